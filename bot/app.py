@@ -1,0 +1,155 @@
+"""Wiring in one place: the Application, its defaults, rate limiter, persistence and handlers in order.
+
+`ayerpoth run`, the playground and the tests all build the bot here, so what is tested is what runs.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from datetime import datetime
+from typing import Any
+
+from telegram import LinkPreviewOptions, Update
+from telegram.constants import ChatMemberStatus, ChatType, ParseMode
+from telegram.ext import (
+    AIORateLimiter,
+    PersistenceInput,
+    Application,
+    ApplicationBuilder,
+    BaseUpdateProcessor,
+    ChatMemberHandler,
+    ContextTypes,
+    Defaults,
+    TypeHandler,
+)
+
+from bot.commands import publish_commands
+from bot.config import LANGUAGES, Settings
+from bot.content import Library, load_library
+from bot.context import AppContext, BotData, Services, utc_now
+from bot.errors import on_error
+from bot.persistence import SQLitePersistence
+from bot.store import Store
+from handlers import fallback, language, menu, methods, mypath, quiz
+
+log = logging.getLogger(__name__)
+
+BotApplication = Application[Any, AppContext, dict[str, Any], dict[str, Any], BotData, Any]
+# Updates handled at once; each user's updates still arrive in order from Telegram.
+CONCURRENT_UPDATES = 64
+
+
+def build_application(
+    settings: Settings,
+    store: Store,
+    *,
+    library: Library | None = None,
+    update_processor: BaseUpdateProcessor | None = None,
+    clock: Callable[[], datetime] = utc_now,
+) -> BotApplication:
+    """The whole bot, ready for run_polling/run_webhook or `running()`; no network used yet.
+
+    The store is opened by the caller, in the event loop the bot will run in: PTB loads
+    persistence from it before any start-up hook could open it.
+    """
+    if settings.bot_token is None:
+        raise ValueError("BOT_TOKEN is required to build the application")
+    library = library or load_library(settings.content_dir)
+    builder = (
+        ApplicationBuilder()
+        .token(settings.bot_token)
+        .base_url(f"{settings.bot_api_url}/bot")
+        .base_file_url(f"{settings.bot_api_url}/file/bot")
+        .defaults(
+            Defaults(
+                parse_mode=ParseMode.HTML,
+                link_preview_options=LinkPreviewOptions(is_disabled=True),
+            )
+        )
+        .rate_limiter(AIORateLimiter(max_retries=3))
+        .persistence(SQLitePersistence(store, store_data=PersistenceInput(bot_data=False)))
+        .context_types(ContextTypes(context=AppContext, bot_data=BotData))
+        .concurrent_updates(update_processor or CONCURRENT_UPDATES)
+        .post_init(_post_init)
+        .post_shutdown(_post_shutdown)
+    )
+    application: BotApplication = builder.build()  # type: ignore[assignment]
+    application.bot_data.services = Services(settings, library, store, clock)
+    register_handlers(application)
+    return application
+
+
+def register_handlers(application: BotApplication) -> None:
+    """Every handler, in the order they are tried; the first match in a group wins."""
+    application.add_handler(TypeHandler(Update, identify_user), group=-1)
+    application.add_handler(
+        ChatMemberHandler(track_block, ChatMemberHandler.MY_CHAT_MEMBER, chat_id=None), group=-1
+    )
+    for module in (menu, methods, quiz, mypath, language, fallback):
+        application.add_handlers(module.handlers())
+    application.add_error_handler(on_error)  # type: ignore[arg-type]
+
+
+async def identify_user(update: Update, ctx: AppContext) -> None:
+    """Before any handler: remember the user (one upsert) and pick the language for this update."""
+    user = update.effective_user
+    chat = update.effective_chat
+    settings = ctx.services.settings
+    if user is None or user.is_bot:
+        return
+    if chat is not None and chat.type == ChatType.PRIVATE:
+        record = await ctx.store.touch_user(user.id, now=ctx.now())
+        ctx.is_new_user = record.first_seen == record.last_seen
+        ctx.lang = record.language or settings.default_language
+    elif chat is None:  # inline queries: saved language, else the app's language, else the default
+        record = await ctx.store.get_user(user.id)
+        hint = (user.language_code or "")[:2]
+        ctx.lang = (record.language if record else None) or (hint if hint in LANGUAGES else settings.default_language)
+
+
+async def track_block(update: Update, ctx: AppContext) -> None:
+    """A user who blocks the bot gets no more messages until they come back."""
+    change = update.my_chat_member
+    if change is None or change.chat.type != ChatType.PRIVATE:
+        return
+    blocked = change.new_chat_member.status in (ChatMemberStatus.BANNED, ChatMemberStatus.LEFT)
+    await ctx.store.set_blocked(change.from_user.id, blocked, now=ctx.now())
+
+
+async def _post_init(application: BotApplication) -> None:
+    services = application.bot_data.services
+    await publish_commands(application, services.library, services.settings.default_language)
+    log.info("bot @%s ready", application.bot.username)
+
+
+async def _post_shutdown(application: BotApplication) -> None:
+    await application.bot_data.services.store.close()
+
+
+@asynccontextmanager
+async def running(application: BotApplication, *, poll_timeout: float = 10) -> AsyncIterator[BotApplication]:
+    """Run the bot with long polling inside an existing event loop (playground and tests).
+
+    The same steps as `Application.run_polling`, which owns its loop and signals, and so cannot
+    be used when something else (the fake Bot API, a test) shares the loop.
+    """
+    await application.initialize()
+    if application.post_init is not None:
+        await application.post_init(application)
+    assert application.updater is not None
+    await application.updater.start_polling(poll_interval=0, timeout=int(poll_timeout), drop_pending_updates=False)
+    await application.start()
+    try:
+        yield application
+    finally:
+        if application.updater.running:
+            await application.updater.stop()
+        if application.running:
+            await application.stop()
+        if application.post_stop is not None:
+            await application.post_stop(application)
+        await application.shutdown()
+        if application.post_shutdown is not None:
+            await application.post_shutdown(application)

@@ -1,0 +1,90 @@
+"""The `ayerpoth` command: run the bot, chat with it offline, or check the content."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from dotenv import load_dotenv
+from telegram import Update
+
+from bot import __version__
+from bot.config import ConfigError, Settings
+from bot.content import ContentError, check_content, load_library
+from bot.logs import setup_logging
+
+NO_TOKEN = (
+    "ayerpoth: BOT_TOKEN is not set. Create a bot with @BotFather in Telegram (/newbot), put its "
+    "token in BOT_TOKEN (environment or .env), and run again. To try the bot without a token: "
+    "ayerpoth playground"
+)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="ayerpoth", description="Ayer Poth (আয়ের পথ) Telegram bot")
+    parser.add_argument("--version", action="version", version=f"ayerpoth {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("run", help="run the bot (long polling, or a webhook when WEBHOOK_URL is set)")
+    play = commands.add_parser("playground", help="chat with the bot in this terminal: no token, no network")
+    play.add_argument("--database", help="keep the chat's data in this SQLite file (default: a throw-away one)")
+    play.add_argument("--no-color", action="store_true", help="plain text, no terminal colours")
+    content = commands.add_parser("content", help="work with the content files")
+    content.add_argument("action", choices=["check"], help="check: report every problem as file:line: message")
+    args = parser.parse_args(argv)
+
+    load_dotenv(Path.cwd() / ".env", override=False)
+    try:
+        settings = Settings.from_env(os.environ)
+    except ConfigError as exc:
+        print(f"ayerpoth: configuration error: {exc}", file=sys.stderr)
+        return 2
+
+    if args.command == "content":
+        problems = check_content(settings.content_dir)
+        for line in problems:
+            print(line)
+        print(f"{len(problems)} problem(s) in {settings.content_dir}" if problems else "content OK")
+        return 1 if problems else 0
+    if args.command == "playground":
+        from bot.playground import run_playground
+
+        return run_playground(settings, database=args.database, color=not args.no_color and sys.stdout.isatty())
+    return run_bot(settings)
+
+
+def run_bot(settings: Settings) -> int:
+    if settings.bot_token is None:
+        print(NO_TOKEN, file=sys.stderr)
+        return 2
+    setup_logging(settings.log_level, settings.secrets())
+    from bot.app import build_application
+    from bot.store import open_store
+
+    try:
+        library = load_library(settings.content_dir)
+    except ContentError as exc:
+        print("ayerpoth: the content has problems, not starting:", file=sys.stderr)
+        print(exc, file=sys.stderr)
+        return 1
+    # PTB's run_* use the current event loop; the store must be opened in that same loop.
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    store = loop.run_until_complete(open_store(settings.database_url))
+    application = build_application(settings, store, library=library)
+    if settings.webhook_url:
+        application.run_webhook(
+            listen=settings.webhook_listen,
+            port=settings.webhook_port,
+            url_path=urlsplit(settings.webhook_url).path.lstrip("/"),
+            webhook_url=settings.webhook_url,
+            secret_token=settings.webhook_secret,
+            allowed_updates=Update.ALL_TYPES,
+        )
+    else:
+        application.run_polling(allowed_updates=Update.ALL_TYPES)
+    return 0

@@ -1,0 +1,170 @@
+"""Settings from the environment (or a `.env` file), checked once at start-up.
+
+Every bad value stops the program with one line that names the variable; secrets are never echoed.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+LANGUAGES = ("bn", "en")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+_TOKEN_RE = re.compile(r"^\d{5,16}:[A-Za-z0-9_-]{30,64}$")
+_SECRET_RE = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
+
+
+class ConfigError(ValueError):
+    """A setting is missing or malformed; the message names the variable and never its secret value."""
+
+    def __init__(self, variable: str, problem: str) -> None:
+        super().__init__(f"{variable}: {problem}")
+        self.variable = variable
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """The bot's whole configuration; see `.env.example` for what each setting means."""
+
+    bot_token: str | None = field(default=None, repr=False)
+    bot_api_url: str = "https://api.telegram.org"
+    database_url: str = "sqlite:///data/ayerpoth.sqlite3"
+    default_language: str = "bn"
+    timezone: ZoneInfo = field(default_factory=lambda: ZoneInfo("Asia/Dhaka"))
+    admin_ids: frozenset[int] = frozenset()
+    tip_interval_seconds: float = 604800.0
+    tip_check_seconds: float = 60.0
+    broadcast_rate: float = 25.0
+    webhook_url: str | None = None
+    webhook_secret: str | None = field(default=None, repr=False)
+    webhook_listen: str = "127.0.0.1"
+    webhook_port: int = 8443
+    log_level: str = "INFO"
+    content_dir: Path = field(default_factory=lambda: default_content_dir())
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Settings:
+        """Read and validate every setting; raise ConfigError on the first bad one."""
+
+        def get(name: str) -> str | None:
+            value = env.get(name, "").strip()
+            return value or None
+
+        token = get("BOT_TOKEN")
+        if token is not None and not _TOKEN_RE.match(token):
+            raise ConfigError(
+                "BOT_TOKEN", "does not look like a token from @BotFather (digits:letters)"
+            )
+        webhook_url = get("WEBHOOK_URL")
+        webhook_secret = get("WEBHOOK_SECRET")
+        if webhook_url is not None:
+            _require_url("WEBHOOK_URL", webhook_url, schemes=("https", "http"))
+            if webhook_secret is None:
+                raise ConfigError("WEBHOOK_SECRET", "is required when WEBHOOK_URL is set")
+        if webhook_secret is not None and not _SECRET_RE.match(webhook_secret):
+            raise ConfigError(
+                "WEBHOOK_SECRET", "may only hold 1-256 characters of A-Z, a-z, 0-9, _ and -"
+            )
+        content_dir = Path(get("CONTENT_DIR") or default_content_dir())
+        return cls(
+            bot_token=token,
+            bot_api_url=_require_url(
+                "BOT_API_URL", get("BOT_API_URL") or "https://api.telegram.org", schemes=("https", "http")
+            ).rstrip("/"),
+            database_url=_database_url(get("DATABASE_URL") or "sqlite:///data/ayerpoth.sqlite3"),
+            default_language=_choice(
+                "DEFAULT_LANGUAGE", get("DEFAULT_LANGUAGE") or "bn", LANGUAGES
+            ),
+            timezone=_timezone(get("TIMEZONE") or "Asia/Dhaka"),
+            admin_ids=_admin_ids(get("ADMIN_IDS") or ""),
+            tip_interval_seconds=_positive(
+                "TIP_INTERVAL_SECONDS", get("TIP_INTERVAL_SECONDS"), 604800
+            ),
+            tip_check_seconds=_positive("TIP_CHECK_SECONDS", get("TIP_CHECK_SECONDS"), 60),
+            broadcast_rate=_positive("BROADCAST_RATE", get("BROADCAST_RATE"), 25),
+            webhook_url=webhook_url,
+            webhook_secret=webhook_secret,
+            webhook_listen=get("WEBHOOK_LISTEN") or "127.0.0.1",
+            webhook_port=_port("WEBHOOK_PORT", get("WEBHOOK_PORT") or "8443"),
+            log_level=_choice("LOG_LEVEL", (get("LOG_LEVEL") or "INFO").upper(), LOG_LEVELS),
+            content_dir=content_dir,
+        )
+
+    @property
+    def database_path(self) -> str:
+        """The SQLite file path (or ':memory:') behind DATABASE_URL."""
+        return self.database_url.removeprefix("sqlite:///")
+
+    def secrets(self) -> tuple[str, ...]:
+        """Values that must never appear in a log line."""
+        return tuple(s for s in (self.bot_token, self.webhook_secret) if s)
+
+
+def default_content_dir() -> Path:
+    """The content shipped next to the code (`content/` at the project root)."""
+    return Path(__file__).resolve().parent.parent / "content"
+
+
+def _require_url(name: str, value: str, *, schemes: tuple[str, ...]) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in schemes or not parts.netloc:
+        raise ConfigError(
+            name, f"must be a URL starting with {' or '.join(s + '://' for s in schemes)}"
+        )
+    return value
+
+
+def _choice(name: str, value: str, allowed: tuple[str, ...]) -> str:
+    if value not in allowed:
+        raise ConfigError(name, f"must be one of {', '.join(allowed)} (got {value!r})")
+    return value
+
+
+def _timezone(value: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError("TIMEZONE", f"unknown time zone {value!r} (e.g. Asia/Dhaka)") from None
+
+
+def _admin_ids(value: str) -> frozenset[int]:
+    ids = set()
+    for part in filter(None, (p.strip() for p in value.split(","))):
+        if not part.isdigit():
+            raise ConfigError(
+                "ADMIN_IDS", f"must be comma-separated numeric user ids (got {part!r})"
+            )
+        ids.add(int(part))
+    return frozenset(ids)
+
+
+def _positive(name: str, value: str | None, default: float) -> float:
+    if value is None:
+        return float(default)
+    try:
+        number = float(value)
+    except ValueError:
+        raise ConfigError(name, f"must be a number (got {value!r})") from None
+    if not number > 0 or number == float("inf"):
+        raise ConfigError(name, f"must be a positive number (got {value!r})")
+    return number
+
+
+def _port(name: str, value: str) -> int:
+    if not value.isdigit() or not 0 < int(value) < 65536:
+        raise ConfigError(name, f"must be a port number 1-65535 (got {value!r})")
+    return int(value)
+
+
+def _database_url(value: str) -> str:
+    if not value.startswith("sqlite:///"):
+        raise ConfigError(
+            "DATABASE_URL", "must start with sqlite:/// (e.g. sqlite:///data/ayerpoth.sqlite3)"
+        )
+    if value == "sqlite:///":
+        raise ConfigError("DATABASE_URL", "names no file")
+    return value

@@ -1,0 +1,33 @@
+"""The global error handler: log the failure once, and never leave the user without an answer."""
+
+from __future__ import annotations
+
+import logging
+
+from telegram import Update
+from telegram.error import Forbidden, TelegramError
+
+from bot.context import AppContext
+from bot.ui import StaleButton, answer
+from handlers.fallback import stale_button
+
+log = logging.getLogger(__name__)
+
+
+async def on_error(update: object, ctx: AppContext) -> None:
+    """Stale buttons get the current menu; anything else a short apology in the user's language."""
+    if isinstance(update, Update) and isinstance(ctx.error, StaleButton):
+        await stale_button(update, ctx)
+        return
+    update_id = update.update_id if isinstance(update, Update) else None
+    log.error("update %s failed: %r", update_id, ctx.error, exc_info=ctx.error)
+    if not isinstance(update, Update) or isinstance(ctx.error, Forbidden):
+        return
+    try:
+        if update.callback_query is not None:
+            await answer(update, ctx, ctx.t("error"))
+        elif update.effective_message is not None and update.effective_chat is not None:
+            if update.effective_chat.type == "private":
+                await update.effective_message.reply_text(ctx.t("error"))
+    except TelegramError as exc:
+        log.warning("could not apologise for update %s: %s", update_id, exc)

@@ -1,0 +1,64 @@
+"""Showing screens: one function decides between editing the tapped message and sending a new one."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram.error import BadRequest
+
+from bot import callbacks
+from bot.context import AppContext
+
+Row = Sequence[InlineKeyboardButton]
+
+
+class StaleButton(Exception):
+    """A button refers to something that no longer exists; the error handler shows the current menu."""
+
+
+def button(text: str, data: str) -> InlineKeyboardButton:
+    return InlineKeyboardButton(text, callback_data=data)
+
+
+def keyboard(rows: Iterable[Row]) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup([list(row) for row in rows if row])
+
+
+def pairs(buttons: Sequence[InlineKeyboardButton]) -> list[Row]:
+    """Two buttons a row: readable on a narrow phone screen."""
+    return [buttons[i : i + 2] for i in range(0, len(buttons), 2)]
+
+
+def nav_row(ctx: AppContext, back: str | None = None) -> Row:
+    """Back (when it goes somewhere other than home) and Home: on every screen."""
+    home = button(ctx.t("btn.home"), callbacks.HOME)
+    if back is None or back == callbacks.HOME:
+        return [home]
+    return [button(ctx.t("btn.back"), back), home]
+
+
+async def answer(update: Update, ctx: AppContext, text: str | None = None, *, alert: bool = False) -> None:
+    """Answer the tapped button once; Telegram shows a spinner until we do."""
+    query = update.callback_query
+    if query is None or ctx.callback_answered:
+        return
+    ctx.callback_answered = True
+    await query.answer(text, show_alert=alert)
+
+
+async def show(update: Update, ctx: AppContext, text: str, markup: InlineKeyboardMarkup | None) -> None:
+    """Edit the message whose button was tapped (navigation), or send a new one (commands)."""
+    query = update.callback_query
+    if query is not None and query.message is not None and query.message.is_accessible:
+        await answer(update, ctx)
+        try:
+            await query.edit_message_text(text, reply_markup=markup)
+        except BadRequest as exc:
+            # A second tap on the same button asks for the screen already shown.
+            if "not modified" not in exc.message:
+                raise
+        return
+    message = update.effective_message
+    if message is not None:
+        await message.reply_text(text, reply_markup=markup)

@@ -1,0 +1,1 @@
+"""One module per user-facing flow; `bot.app` registers their handlers in order."""

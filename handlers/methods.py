@@ -1,0 +1,125 @@
+"""Method cards: the summary with key facts, then one screen per section, and "choose this path".
+
+Get the data (library + store), render it (templates), act on buttons: each step is its own function.
+"""
+
+from __future__ import annotations
+
+from telegram import InlineKeyboardButton, Update
+from telegram.ext import BaseHandler, CallbackQueryHandler
+
+from bot import callbacks
+from bot.context import AppContext
+from bot.store import AddPathResult
+from bot.ui import StaleButton, answer, button, keyboard, nav_row, pairs, show
+
+SECTION_BUTTONS = {
+    "what": "btn.what",
+    "steps": "btn.steps",
+    "platforms": "btn.platforms",
+    "mistakes": "btn.mistakes",
+    "tips": "btn.tips_section",
+}
+_ID = r"([a-z][a-z0-9_]{1,15})"
+_ORIGIN = f"({'|'.join(callbacks.ORIGINS)})"
+
+
+def back_from_card(method_id: str, origin: str) -> str:
+    """Where Back on a card leads: the list, quiz result or path the user came from."""
+    if origin in ("all", "active", "passive"):
+        return callbacks.list_of(origin)
+    if origin == "quiz":
+        return callbacks.QUIZ_RESULT
+    if origin == "path":
+        return callbacks.path(method_id)
+    return callbacks.HOME
+
+
+async def show_card(update: Update, ctx: AppContext, method_id: str, origin: str) -> None:
+    method = ctx.library.method(ctx.lang, method_id)
+    user = update.effective_user
+    chosen = user is not None and any(
+        p.method_id == method_id for p in await ctx.store.list_paths(user.id)
+    )
+    sections = [
+        button(ctx.t(label), callbacks.section(method_id, section, 0, origin))
+        for section, label in SECTION_BUTTONS.items()
+    ]
+    choose = (
+        button(ctx.t("btn.chosen"), callbacks.path(method_id))
+        if chosen
+        else button(ctx.t("btn.choose"), callbacks.choose(method_id, origin))
+    )
+    share = InlineKeyboardButton(ctx.t("btn.share"), switch_inline_query=method.button)
+    text = ctx.library.render(ctx.lang, "card.j2", m=method)
+    rows = [*pairs(sections), [choose], [share], nav_row(ctx, back_from_card(method_id, origin))]
+    await show(update, ctx, text, keyboard(rows))
+
+
+async def card(update: Update, ctx: AppContext) -> None:
+    assert ctx.match is not None
+    method_id, origin = ctx.match.group(1), ctx.match.group(2)
+    if not ctx.library.has_method(method_id):
+        raise StaleButton
+    await show_card(update, ctx, method_id, origin)
+
+
+async def section(update: Update, ctx: AppContext) -> None:
+    assert ctx.match is not None
+    method_id, section_id, page_no, origin = (
+        ctx.match.group(1),
+        ctx.match.group(2),
+        int(ctx.match.group(3)),
+        ctx.match.group(4),
+    )
+    if not ctx.library.has_method(method_id):
+        raise StaleButton
+    user = update.effective_user
+    done: frozenset[int] = frozenset()
+    if section_id == "steps" and user is not None:
+        done = next(
+            (p.done_steps for p in await ctx.store.list_paths(user.id) if p.method_id == method_id),
+            frozenset(),
+        )
+    pages = ctx.library.section_pages(ctx.lang, method_id, section_id, done=done)
+    page_no = min(page_no, len(pages) - 1)  # content may have shrunk since the button was made
+    text = pages[page_no]
+    rows: list[list[InlineKeyboardButton]] = []
+    if len(pages) > 1:
+        text += "\n\n" + ctx.t("page_of", n=page_no + 1, total=len(pages))
+        turn = []
+        if page_no > 0:
+            turn.append(button(ctx.t("btn.prev"), callbacks.section(method_id, section_id, page_no - 1, origin)))
+        if page_no < len(pages) - 1:
+            turn.append(button(ctx.t("btn.next"), callbacks.section(method_id, section_id, page_no + 1, origin)))
+        rows.append(turn)
+    if section_id == "platforms":
+        method = ctx.library.method(ctx.lang, method_id)
+        rows += pairs([InlineKeyboardButton(f"🔗 {p.name}", url=p.url) for p in method.platforms])
+    rows.append(list(nav_row(ctx, callbacks.card(method_id, origin))))
+    await show(update, ctx, text, keyboard(rows))
+
+
+async def choose(update: Update, ctx: AppContext) -> None:
+    assert ctx.match is not None and update.effective_user is not None
+    method_id, origin = ctx.match.group(1), ctx.match.group(2)
+    if not ctx.library.has_method(method_id):
+        raise StaleButton
+    name = ctx.library.method(ctx.lang, method_id).button
+    result = await ctx.store.add_path(update.effective_user.id, method_id, now=ctx.now())
+    key = {
+        AddPathResult.ADDED: "path.added",
+        AddPathResult.ALREADY: "path.already",
+        AddPathResult.FULL: "path.full",
+    }[result]
+    await answer(update, ctx, ctx.t(key, name=name), alert=result is AddPathResult.FULL)
+    await show_card(update, ctx, method_id, origin)
+
+
+def handlers() -> list[BaseHandler[Update, AppContext, None]]:
+    sections = "|".join(callbacks.SECTIONS)
+    return [
+        CallbackQueryHandler(card, pattern=f"^card:{_ID}:{_ORIGIN}$"),
+        CallbackQueryHandler(section, pattern=f"^sec:{_ID}:({sections}):(\\d{{1,2}}):{_ORIGIN}$"),
+        CallbackQueryHandler(choose, pattern=f"^choose:{_ID}:{_ORIGIN}$"),
+    ]

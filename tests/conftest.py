@@ -1,0 +1,108 @@
+"""Fixtures that run the real bot (the builder `ayerpoth run` uses) against the fake Bot API.
+
+Tests read like a chat: `user = bot.user("Rahim"); reply = await user.send("/start")`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import AsyncExitStack
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.app import BotApplication, build_application, running
+from bot.config import Settings
+from bot.content import Library, load_library
+from bot.fakeapi import FakeBotAPI, TrackingUpdateProcessor, UserDriver
+from bot.store import SQLiteStore, open_store
+
+CONTENT = load_library(Settings().content_dir)
+
+
+class Clock:
+    """An injected clock that tests move by hand."""
+
+    def __init__(self, start: datetime) -> None:
+        self.now = start
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+class BotHarness:
+    """The fake Bot API plus the real application, restartable on the same database."""
+
+    def __init__(self, api: FakeBotAPI, settings: Settings, clock: Clock, library: Library) -> None:
+        self.api = api
+        self.settings = settings
+        self.clock = clock
+        self.library = library
+        self.app: BotApplication | None = None
+        self.store: SQLiteStore | None = None
+        self._stack: AsyncExitStack | None = None
+
+    async def start(self) -> None:
+        self._stack = AsyncExitStack()
+        self.store = await open_store(self.settings.database_url)
+        self.app = build_application(
+            self.settings,
+            self.store,
+            library=self.library,
+            update_processor=TrackingUpdateProcessor(8, on_processed=self.api.notify_processed),
+            clock=self.clock,
+        )
+        await self._stack.enter_async_context(running(self.app, poll_timeout=1))
+
+    async def stop(self) -> None:
+        if self._stack is not None:
+            await self._stack.aclose()
+            self._stack = None
+
+    async def restart(self, *, library: Library | None = None) -> None:
+        """Stop the bot and start a new one on the same database (e.g. with changed content)."""
+        await self.stop()
+        if library is not None:
+            self.library = library
+        await self.start()
+
+    def user(self, first_name: str = "Rahim", language_code: str = "bn", **kwargs: Any) -> UserDriver:
+        return self.api.private_user(first_name, language_code=language_code, **kwargs)
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock(datetime(2026, 11, 23, 9, 0, tzinfo=UTC))  # a Monday, 15:00 in Dhaka
+
+
+@pytest.fixture
+def make_settings(tmp_path: Path) -> Callable[..., Settings]:
+    def make(api: FakeBotAPI, **env: str) -> Settings:
+        return Settings.from_env(
+            {
+                "BOT_TOKEN": api.token,
+                "BOT_API_URL": api.base_url,
+                "DATABASE_URL": f"sqlite:///{tmp_path / 'bot.sqlite3'}",
+                **env,
+            }
+        )
+
+    return make
+
+
+@pytest.fixture
+async def bot(make_settings: Callable[..., Settings], clock: Clock) -> AsyncIterator[BotHarness]:
+    async with FakeBotAPI() as api:
+        harness = BotHarness(api, make_settings(api), clock, CONTENT)
+        await harness.start()
+        try:
+            yield harness
+        finally:
+            await harness.stop()
+        # Whatever a test did, Telegram would have accepted every request the bot made.
+        assert api.rejections == [], [f"{c.method}: {c.description}" for c in api.rejections]

@@ -1,0 +1,109 @@
+"""Configuration: good values parse; each bad one is named in one clear line; secrets never echoed."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from bot.config import ConfigError, Settings
+
+TOKEN = "123456789:TEST_fake_token_for_tests_only_000"
+
+
+def test_defaults_match_the_documented_table() -> None:
+    s = Settings.from_env({})
+    assert s.bot_token is None
+    assert s.bot_api_url == "https://api.telegram.org"
+    assert s.database_url == "sqlite:///data/ayerpoth.sqlite3"
+    assert s.default_language == "bn"
+    assert str(s.timezone) == "Asia/Dhaka"
+    assert s.admin_ids == frozenset()
+    assert (s.tip_interval_seconds, s.tip_check_seconds, s.broadcast_rate) == (604800, 60, 25)
+    assert (s.webhook_url, s.webhook_listen, s.webhook_port) == (None, "127.0.0.1", 8443)
+    assert s.log_level == "INFO"
+
+
+def test_values_are_parsed() -> None:
+    s = Settings.from_env(
+        {
+            "BOT_TOKEN": TOKEN,
+            "BOT_API_URL": "http://127.0.0.1:8081/",
+            "DEFAULT_LANGUAGE": "en",
+            "ADMIN_IDS": "12, 34,",
+            "TIP_INTERVAL_SECONDS": "1.5",
+            "WEBHOOK_URL": "https://bot.example.org/hook",
+            "WEBHOOK_SECRET": "s3cret_value",
+            "LOG_LEVEL": "debug",
+        }
+    )
+    assert s.bot_api_url == "http://127.0.0.1:8081"
+    assert s.admin_ids == {12, 34}
+    assert s.tip_interval_seconds == 1.5
+    assert s.log_level == "DEBUG"
+    assert TOKEN not in repr(s) and "s3cret_value" not in repr(s)
+
+
+@pytest.mark.parametrize(
+    ("env", "variable"),
+    [
+        ({"BOT_TOKEN": "not-a-token"}, "BOT_TOKEN"),
+        ({"DEFAULT_LANGUAGE": "fr"}, "DEFAULT_LANGUAGE"),
+        ({"ADMIN_IDS": "12,abc"}, "ADMIN_IDS"),
+        ({"WEBHOOK_URL": "https://bot.example.org/hook"}, "WEBHOOK_SECRET"),
+        ({"WEBHOOK_URL": "ftp://x"}, "WEBHOOK_URL"),
+        ({"TIMEZONE": "Mars/Olympus"}, "TIMEZONE"),
+        ({"TIP_INTERVAL_SECONDS": "-3"}, "TIP_INTERVAL_SECONDS"),
+        ({"BROADCAST_RATE": "fast"}, "BROADCAST_RATE"),
+        ({"WEBHOOK_PORT": "70000"}, "WEBHOOK_PORT"),
+        ({"DATABASE_URL": "postgres://x"}, "DATABASE_URL"),
+        ({"LOG_LEVEL": "LOUD"}, "LOG_LEVEL"),
+        ({"BOT_API_URL": "api.telegram.org"}, "BOT_API_URL"),
+    ],
+)
+def test_bad_values_name_the_variable(env: dict[str, str], variable: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env(env)
+    assert caught.value.variable == variable
+    assert str(caught.value).startswith(f"{variable}: ")
+
+
+def test_a_bad_secret_is_not_echoed() -> None:
+    secret = "has spaces and !"
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env({"WEBHOOK_URL": "https://x.example/h", "WEBHOOK_SECRET": secret})
+    assert secret not in str(caught.value)
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env({"BOT_TOKEN": "12345:short"})
+    assert "short" not in str(caught.value)
+
+
+def _cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args],
+        env={"PATH": "/usr/bin:/bin", **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd="/",  # no .env file is picked up
+    )
+
+
+def test_cli_stops_on_a_bad_value_with_one_line() -> None:
+    result = _cli("run", env={"DEFAULT_LANGUAGE": "xx", "BOT_TOKEN": TOKEN})
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "DEFAULT_LANGUAGE" in lines[0]
+    assert TOKEN not in result.stderr
+
+
+def test_cli_run_without_token_explains_botfather() -> None:
+    result = _cli("run", env={})
+    assert result.returncode == 2
+    assert "BOT_TOKEN" in result.stderr and "@BotFather" in result.stderr
+
+
+def test_cli_version() -> None:
+    result = _cli("--version", env={})
+    assert result.returncode == 0 and result.stdout.startswith("ayerpoth ")

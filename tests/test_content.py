@@ -1,0 +1,147 @@
+"""The content library: the shipped content passes the check; broken content is reported exactly."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from bot import callbacks
+from bot.config import default_content_dir
+from bot.content import (
+    PAGE_LIMIT,
+    Library,
+    check_content,
+    load_library,
+    paginate,
+    to_bangla_digits,
+)
+from bot.telegram_html import parse_html, utf16_len
+
+CONTENT = default_content_dir()
+
+
+@pytest.fixture(scope="module")
+def library() -> Library:
+    return load_library(CONTENT)
+
+
+@pytest.fixture
+def content_copy(tmp_path: Path) -> Path:
+    root = tmp_path / "content"
+    shutil.copytree(CONTENT, root)
+    return root
+
+
+def test_shipped_content_passes_the_check() -> None:
+    assert check_content(CONTENT) == []
+
+
+def test_every_method_is_complete_in_both_languages(library: Library) -> None:
+    assert library.method_ids == (
+        "freelancing", "writing", "youtube", "affiliate", "courses", "social", "stock", "dropshipping",
+    )  # fmt: skip
+    for language in ("bn", "en"):
+        for method in library.methods(language):
+            assert 4 <= len(method.first_steps) <= 8
+            assert len(method.tips) >= 12
+            assert method.platforms and all(p.url.startswith("https://") for p in method.platforms)
+
+
+def test_bangla_digits_and_lakh_grouping(library: Library) -> None:
+    env_bn = library.packs["bn"].env
+    env_en = library.packs["en"].env
+    assert env_bn.from_string("{{ 1234567 | number }}").render() == "১২,৩৪,৫৬৭"
+    assert env_en.from_string("{{ 1234567 | number }}").render() == "1,234,567"
+    assert env_bn.from_string("{{ d | date }}").render(d=date(2026, 11, 23)) == "২৩ নভেম্বর, ২০২৬"
+    assert env_en.from_string("{{ d | date }}").render(d=date(2026, 11, 23)) == "November 23, 2026"
+    assert to_bangla_digits("3/12") == "৩/১২"
+    assert library.digits("en", 3) == "3"
+
+
+def test_tip_uses_bangla_digits(library: Library) -> None:
+    text = library.render("bn", "tip.j2", m=library.method("bn", "stock"), index=2)
+    assert "৩/১২" in text or "৩/১৩" in text
+    assert not any(ch.isascii() and ch.isdigit() for ch in text.split("\n")[0])
+
+
+def test_templates_escape_content_text(content_copy: Path) -> None:
+    path = content_copy / "en" / "methods" / "stock.toml"
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text.replace('summary = "', 'summary = "Tom & Jerry <3 ', 1), encoding="utf-8")
+    card = load_library(content_copy).render("en", "card.j2", m=load_library(content_copy).method("en", "stock"))
+    assert "Tom &amp; Jerry &lt;3" in card
+    parse_html(card)  # Telegram would accept it
+
+
+def test_broken_content_is_reported_as_file_line_message(content_copy: Path) -> None:
+    bn = content_copy / "bn" / "methods" / "youtube.toml"
+    lines = bn.read_text(encoding="utf-8").splitlines()
+    kind_line = next(i for i, line in enumerate(lines) if line.startswith("kind ="))
+    lines[kind_line] = 'kind = "sometimes"'
+    bn.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    en_ui = content_copy / "en" / "ui.toml"
+    en_ui.write_text(en_ui.read_text(encoding="utf-8").replace('home = "🏠 Main menu"', 'home = "<br>Home"'), encoding="utf-8")
+    problems = check_content(content_copy)
+    assert f"content/bn/methods/youtube.toml:{kind_line + 1}: kind: must be one of active, passive, both" in problems
+    assert any(p.startswith("content/en/ui.toml:") and "btn.home" in p and "unsupported start tag" in p.lower() for p in problems)
+
+
+def test_languages_must_have_the_same_shape(content_copy: Path) -> None:
+    en = content_copy / "en" / "methods" / "writing.toml"
+    extra_tip = '\n[[tips]]\ntitle = "One more week"\ntext = "An extra tip that Bangla lacks."\n'
+    en.write_text(en.read_text(encoding="utf-8") + extra_tip, encoding="utf-8")
+    problems = check_content(content_copy)
+    assert any("en/methods/writing.toml" in p and "tips:" in p and "in bn" in p for p in problems)
+
+
+def test_missing_ui_key_and_bad_toml_are_reported_together(content_copy: Path) -> None:
+    en_ui = content_copy / "en" / "ui.toml"
+    en_ui.write_text(en_ui.read_text(encoding="utf-8").replace('stale = ', 'stale_renamed = ', 1), encoding="utf-8")
+    quiz = content_copy / "en" / "quiz.toml"
+    quiz.write_text(quiz.read_text(encoding="utf-8") + '\nbroken = "\n', encoding="utf-8")
+    problems = check_content(content_copy)
+    assert any(p.startswith("content/en/quiz.toml:") and "not valid TOML" in p for p in problems)
+
+
+def test_long_sections_become_pages_that_fit(library: Library) -> None:
+    for language in ("bn", "en"):
+        for method_id in library.method_ids:
+            for section in callbacks.SECTIONS:
+                for page in library.section_pages(language, method_id, section, done=frozenset()):
+                    assert utf16_len(parse_html(page).plain) <= PAGE_LIMIT
+
+
+def test_paginate_splits_at_paragraphs() -> None:
+    text = "\n\n".join(f"<b>{i}</b> " + "x" * 90 for i in range(30))
+    pages = paginate(text, 1000)
+    assert len(pages) > 1
+    assert "\n\n".join(pages) == text
+    for page in pages:
+        parse_html(page)
+        assert utf16_len(page) <= 1000
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("ইউটিউব থেকে কিভাবে আয় করব?", "youtube"),
+        ("freelancing", "freelancing"),
+        ("ফ্রিলান্সিং", "freelancing"),
+        ("ফ্রিল্যান্স", "freelancing"),
+        ("free", "freelancing"),
+        ("ড্রপশিপিং", "dropshipping"),
+        ("Shopify", "dropshipping"),
+        ("ই-বুক", "courses"),
+        ("affiliate marketing", "affiliate"),
+    ],
+)
+def test_keyword_search_in_both_scripts(library: Library, query: str, expected: str) -> None:
+    assert library.find(query)[0] == expected
+
+
+def test_search_ignores_words_common_to_every_method(library: Library) -> None:
+    assert library.find("অনলাইনে আয়") == []
+    assert library.find("   ") == []
