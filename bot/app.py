@@ -15,13 +15,13 @@ from telegram import LinkPreviewOptions, Update
 from telegram.constants import ChatMemberStatus, ChatType, ParseMode
 from telegram.ext import (
     AIORateLimiter,
-    PersistenceInput,
     Application,
     ApplicationBuilder,
     BaseUpdateProcessor,
     ChatMemberHandler,
     ContextTypes,
     Defaults,
+    PersistenceInput,
     TypeHandler,
 )
 
@@ -75,7 +75,7 @@ def build_application(
         .post_init(_post_init)
         .post_shutdown(_post_shutdown)
     )
-    application: BotApplication = builder.build()  # type: ignore[assignment]
+    application: BotApplication = builder.build()
     application.bot_data.services = Services(settings, library, store, clock)
     register_handlers(application)
     return application
@@ -89,7 +89,7 @@ def register_handlers(application: BotApplication) -> None:
     )
     for module in (menu, methods, quiz, mypath, language, fallback):
         application.add_handlers(module.handlers())
-    application.add_error_handler(on_error)  # type: ignore[arg-type]
+    application.add_error_handler(on_error)
 
 
 async def identify_user(update: Update, ctx: AppContext) -> None:
@@ -104,9 +104,11 @@ async def identify_user(update: Update, ctx: AppContext) -> None:
         ctx.is_new_user = record.first_seen == record.last_seen
         ctx.lang = record.language or settings.default_language
     elif chat is None:  # inline queries: saved language, else the app's language, else the default
-        record = await ctx.store.get_user(user.id)
+        saved = await ctx.store.get_user(user.id)
         hint = (user.language_code or "")[:2]
-        ctx.lang = (record.language if record else None) or (hint if hint in LANGUAGES else settings.default_language)
+        ctx.lang = (saved.language if saved else None) or (
+            hint if hint in LANGUAGES else settings.default_language
+        )
 
 
 async def track_block(update: Update, ctx: AppContext) -> None:
@@ -129,7 +131,9 @@ async def _post_shutdown(application: BotApplication) -> None:
 
 
 @asynccontextmanager
-async def running(application: BotApplication, *, poll_timeout: float = 10) -> AsyncIterator[BotApplication]:
+async def running(
+    application: BotApplication, *, poll_timeout: float = 10
+) -> AsyncIterator[BotApplication]:
     """Run the bot with long polling inside an existing event loop (playground and tests).
 
     The same steps as `Application.run_polling`, which owns its loop and signals, and so cannot
@@ -139,7 +143,9 @@ async def running(application: BotApplication, *, poll_timeout: float = 10) -> A
     if application.post_init is not None:
         await application.post_init(application)
     assert application.updater is not None
-    await application.updater.start_polling(poll_interval=0, timeout=int(poll_timeout), drop_pending_updates=False)
+    await application.updater.start_polling(
+        poll_interval=0, timeout=int(poll_timeout), drop_pending_updates=False
+    )
     await application.start()
     try:
         yield application

@@ -26,15 +26,25 @@ NO_TOKEN = (
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="ayerpoth", description="Ayer Poth (আয়ের পথ) Telegram bot")
+    parser = argparse.ArgumentParser(
+        prog="ayerpoth", description="Ayer Poth (আয়ের পথ) Telegram bot"
+    )
     parser.add_argument("--version", action="version", version=f"ayerpoth {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("run", help="run the bot (long polling, or a webhook when WEBHOOK_URL is set)")
-    play = commands.add_parser("playground", help="chat with the bot in this terminal: no token, no network")
-    play.add_argument("--database", help="keep the chat's data in this SQLite file (default: a throw-away one)")
+    commands.add_parser(
+        "run", help="run the bot (long polling, or a webhook when WEBHOOK_URL is set)"
+    )
+    play = commands.add_parser(
+        "playground", help="chat with the bot in this terminal: no token, no network"
+    )
+    play.add_argument(
+        "--database", help="keep the chat's data in this SQLite file (default: a throw-away one)"
+    )
     play.add_argument("--no-color", action="store_true", help="plain text, no terminal colours")
     content = commands.add_parser("content", help="work with the content files")
-    content.add_argument("action", choices=["check"], help="check: report every problem as file:line: message")
+    content.add_argument(
+        "action", choices=["check"], help="check: report every problem as file:line: message"
+    )
     args = parser.parse_args(argv)
 
     load_dotenv(Path.cwd() / ".env", override=False)
@@ -53,7 +63,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "playground":
         from bot.playground import run_playground
 
-        return run_playground(settings, database=args.database, color=not args.no_color and sys.stdout.isatty())
+        return run_playground(
+            settings, database=args.database, color=not args.no_color and sys.stdout.isatty()
+        )
     return run_bot(settings)
 
 

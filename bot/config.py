@@ -73,7 +73,9 @@ class Settings:
         return cls(
             bot_token=token,
             bot_api_url=_require_url(
-                "BOT_API_URL", get("BOT_API_URL") or "https://api.telegram.org", schemes=("https", "http")
+                "BOT_API_URL",
+                get("BOT_API_URL") or "https://api.telegram.org",
+                schemes=("https", "http"),
             ).rstrip("/"),
             database_url=_database_url(get("DATABASE_URL") or "sqlite:///data/ayerpoth.sqlite3"),
             default_language=_choice(

@@ -19,7 +19,6 @@ from typing import Any
 
 from babel.dates import format_date, format_datetime
 from babel.numbers import format_decimal
-from markupsafe import Markup
 from jinja2 import (
     ChoiceLoader,
     Environment,
@@ -30,6 +29,7 @@ from jinja2 import (
     TemplateSyntaxError,
     meta,
 )
+from markupsafe import Markup
 
 from bot import callbacks
 from bot.telegram_html import TelegramHTMLError, parse_html, utf16_len
@@ -39,7 +39,7 @@ KINDS = ("active", "passive", "both")
 PAGE_IDS = ("active_passive", "before_start", "safety", "getting_paid")
 SECTION_TEMPLATES = {s: f"section_{s}.j2" for s in callbacks.SECTIONS}
 MESSAGE_LIMIT = 4096
-PAGE_LIMIT = 3500  # leaves room for a page header and what a handler adds around a section
+PAGE_LIMIT = 2000  # a screenful on a phone; longer sections get next/previous pages
 BUTTON_LIMIT = 32
 SHORT_BUTTON_LIMIT = 24
 _BN_DIGITS = str.maketrans("0123456789", "০১২৩৪৫৬৭৮৯")
@@ -194,8 +194,8 @@ class Library:
         return self.packs[language].quiz
 
     def t(self, language: str, key: str, **values: Any) -> str:
-        """A UI string (button, prompt, error), rendered with its values escaped."""
-        return self.packs[language].ui[key].render(**values)
+        """A UI string (button, prompt, error): values escaped, numbers in the language's digits."""
+        return self.packs[language].ui[key].render(**_localize_numbers(language, values))
 
     @staticmethod
     def digits(language: str, value: object) -> str:
@@ -205,7 +205,9 @@ class Library:
     def render(self, language: str, template: str, **context: Any) -> str:
         return self.packs[language].env.get_template(template).render(**context).strip()
 
-    def section_pages(self, language: str, method_id: str, section: str, **context: Any) -> list[str]:
+    def section_pages(
+        self, language: str, method_id: str, section: str, **context: Any
+    ) -> list[str]:
         """A method's section split into pages that each fit one message."""
         text = self.render(
             language,
@@ -256,7 +258,9 @@ def _match_weight(word: str, term: str) -> int:
     return 0
 
 
-def _build_search_index(packs: Mapping[str, LanguagePack], order: Iterable[str]) -> dict[str, set[str]]:
+def _build_search_index(
+    packs: Mapping[str, LanguagePack], order: Iterable[str]
+) -> dict[str, set[str]]:
     index: dict[str, set[str]] = {}
     for method_id in order:
         terms = {method_id}
@@ -337,7 +341,9 @@ class _Collector:
         start = 0
         if table is not None:
             headers = [
-                i for i, line in enumerate(lines) if re.match(rf"^\s*\[\[?{re.escape(table)}\]?\]", line)
+                i
+                for i, line in enumerate(lines)
+                if re.match(rf"^\s*\[\[?{re.escape(table)}\]?\]", line)
             ]
             if nth < len(headers):
                 start = headers[nth]
@@ -353,13 +359,25 @@ class _Collector:
 class _FieldReader:
     """Typed access to one TOML table that records a problem for every missing or wrong field."""
 
-    def __init__(self, col: _Collector, path: Path, data: Mapping[str, Any], *, table: str | None = None, nth: int = 0):
+    def __init__(
+        self,
+        col: _Collector,
+        path: Path,
+        data: Mapping[str, Any],
+        *,
+        table: str | None = None,
+        nth: int = 0,
+    ):
         self.col, self.path, self.data, self.table, self.nth = col, path, data, table, nth
         self.ok = True
 
     def _problem(self, key: str, message: str) -> None:
         self.ok = False
-        self.col.add(self.path, self.col.line(self.path, key, table=self.table, nth=self.nth), f"{key}: {message}")
+        self.col.add(
+            self.path,
+            self.col.line(self.path, key, table=self.table, nth=self.nth),
+            f"{key}: {message}",
+        )
 
     def text(self, key: str, *, limit: int | None = None, units: bool = True) -> str:
         value = self.data.get(key)
@@ -371,7 +389,9 @@ class _FieldReader:
         if limit is not None and size > limit:
             self._problem(key, f"is {size} characters long, at most {limit} allowed")
         if _TAG_RE.search(value):
-            self._problem(key, "has an HTML tag; write plain text (layout comes from the templates)")
+            self._problem(
+                key, "has an HTML tag; write plain text (layout comes from the templates)"
+            )
         return value
 
     def texts(self, key: str, *, low: int, high: int, limit: int | None = None) -> tuple[str, ...]:
@@ -383,7 +403,10 @@ class _FieldReader:
             self._problem(key, f"has {len(value)} items, {low} to {high} expected")
         for item in value:
             if limit is not None and utf16_len(item) > limit:
-                self._problem(key, f"item {item[:30]!r}… is {utf16_len(item)} characters long, at most {limit}")
+                self._problem(
+                    key,
+                    f"item {item[:30]!r}… is {utf16_len(item)} characters long, at most {limit}",
+                )
             if _TAG_RE.search(item):
                 self._problem(key, f"item {item[:30]!r}… has an HTML tag; write plain text")
         return tuple(v.strip() for v in value)
@@ -485,7 +508,9 @@ def _read_pages(col: _Collector, path: Path) -> dict[str, Page]:
     return pages
 
 
-def _read_quiz_scores(col: _Collector, path: Path, method_ids: tuple[str, ...]) -> tuple[QuizQuestion, ...]:
+def _read_quiz_scores(
+    col: _Collector, path: Path, method_ids: tuple[str, ...]
+) -> tuple[QuizQuestion, ...]:
     data = col.read_toml(path) or {}
     questions = []
     answer_index = 0
@@ -498,12 +523,22 @@ def _read_quiz_scores(col: _Collector, path: Path, method_ids: tuple[str, ...]) 
             missing = sorted(set(method_ids) - set(scores))
             extra = sorted(set(scores) - set(method_ids))
             if missing or extra:
-                col.add(path, line, f"scores of answer {a.get('id')!r}: missing {missing}, unknown {extra}")
+                col.add(
+                    path,
+                    line,
+                    f"scores of answer {a.get('id')!r}: missing {missing}, unknown {extra}",
+                )
             if not all(isinstance(v, int) and 0 <= v <= 3 for v in scores.values()):
-                col.add(path, line, f"scores of answer {a.get('id')!r} must be whole numbers 0 to 3")
+                col.add(
+                    path, line, f"scores of answer {a.get('id')!r} must be whole numbers 0 to 3"
+                )
             answers.append(QuizAnswer(str(a.get("id")), dict(scores)))
         if not 2 <= len(answers) <= 9:
-            col.add(path, col.line(path, "id", table="questions"), f"question {q.get('id')!r} needs 2 to 9 answers")
+            col.add(
+                path,
+                col.line(path, "id", table="questions"),
+                f"question {q.get('id')!r} needs 2 to 9 answers",
+            )
         questions.append(QuizQuestion(str(q.get("id")), tuple(answers)))
     if not 3 <= len(questions) <= 8:
         col.add(path, 1, f"the quiz has {len(questions)} questions, 3 to 8 expected")
@@ -521,33 +556,56 @@ def _read_quiz_text(col: _Collector, path: Path, questions: tuple[QuizQuestion, 
         qr = _FieldReader(col, path, entry, table=f"questions.{q.id}")
         texts[q.id] = qr.text("text", limit=300)
         for a in q.answers:
-            ar = _FieldReader(col, path, entry.get("answers", {}).get(a.id, {}), table=f"questions.{q.id}.answers.{a.id}")
+            ar = _FieldReader(
+                col,
+                path,
+                entry.get("answers", {}).get(a.id, {}),
+                table=f"questions.{q.id}.answers.{a.id}",
+            )
             labels[q.id, a.id] = ar.text("label", limit=SHORT_BUTTON_LIMIT)
             whys[q.id, a.id] = ar.text("why", limit=120)
     for extra in sorted(set(table) - {q.id for q in questions}):
-        col.add(path, col.line(path, "text", table=f"questions.{extra}"), f"question {extra!r} is not in content/quiz.toml")
-    return QuizText(r.text("title", limit=80), r.text("intro", limit=500), r.text("result_intro", limit=200), texts, labels, whys)
+        col.add(
+            path,
+            col.line(path, "text", table=f"questions.{extra}"),
+            f"question {extra!r} is not in content/quiz.toml",
+        )
+    return QuizText(
+        r.text("title", limit=80),
+        r.text("intro", limit=500),
+        r.text("result_intro", limit=200),
+        texts,
+        labels,
+        whys,
+    )
 
 
 def _make_env(root: Path, language: str) -> Environment:
     env = Environment(
-        loader=ChoiceLoader([FileSystemLoader(root / language / "templates"), FileSystemLoader(root / "templates")]),
+        loader=ChoiceLoader(
+            [FileSystemLoader(root / language / "templates"), FileSystemLoader(root / "templates")]
+        ),
         autoescape=True,
         trim_blocks=True,
         lstrip_blocks=True,
         undefined=StrictUndefined,
         keep_trailing_newline=False,
     )
+
     def localize(text: str) -> str:
         return Library.digits(language, text)
 
     env.filters["digits"] = lambda value: localize(str(value))
     env.filters["number"] = lambda value: localize(format_decimal(value, locale=language))
     env.filters["date"] = lambda value: localize(
-        format_date(value, format="long", locale=language) if isinstance(value, date) else str(value)
+        format_date(value, format="long", locale=language)
+        if isinstance(value, date)
+        else str(value)
     )
     env.filters["datetime"] = lambda value, fmt="d MMMM, h:mm a": localize(
-        format_datetime(value, format=fmt, locale=language) if isinstance(value, datetime) else str(value)
+        format_datetime(value, format=fmt, locale=language)
+        if isinstance(value, datetime)
+        else str(value)
     )
     return env
 
@@ -563,7 +621,9 @@ def _flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
-def _read_ui(col: _Collector, path: Path, env: Environment) -> tuple[dict[str, Template], dict[str, str]]:
+def _read_ui(
+    col: _Collector, path: Path, env: Environment
+) -> tuple[dict[str, Template], dict[str, str]]:
     data = col.read_toml(path) or {}
     compiled: dict[str, Template] = {}
     sources: dict[str, str] = {}
@@ -580,11 +640,18 @@ def _read_ui(col: _Collector, path: Path, env: Environment) -> tuple[dict[str, T
     return compiled, sources
 
 
-def _ui_function(ui: Mapping[str, Template]) -> Any:
+def _localize_numbers(language: str, values: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        k: Library.digits(language, v) if isinstance(v, int) and not isinstance(v, bool) else v
+        for k, v in values.items()
+    }
+
+
+def _ui_function(language: str, ui: Mapping[str, Template]) -> Any:
     """`ui("key", n=1)` inside templates: UI strings are trusted markup, their values are escaped."""
 
     def ui_text(key: str, **values: Any) -> Markup:
-        return Markup(ui[key].render(**values))
+        return Markup(ui[key].render(**_localize_numbers(language, values)))
 
     return ui_text
 
@@ -606,7 +673,11 @@ def load_library(root: Path) -> Library:
         files = {p.stem: p for p in sorted((base / "methods").glob("*.toml"))}
         for method_id in order:
             if method_id not in files:
-                col.add(order_path, col.line(order_path, "order"), f"{language}/methods/{method_id}.toml is missing")
+                col.add(
+                    order_path,
+                    col.line(order_path, "order"),
+                    f"{language}/methods/{method_id}.toml is missing",
+                )
         for method_id, path in files.items():
             if method_id not in order:
                 col.add(path, 1, f"method {method_id!r} is not listed in content/methods.toml")
@@ -615,7 +686,7 @@ def load_library(root: Path) -> Library:
             if method is not None:
                 methods[method_id] = method
         ui, ui_source = _read_ui(col, base / "ui.toml", env)
-        env.globals["ui"] = _ui_function(ui)
+        env.globals["ui"] = _ui_function(language, ui)
         packs[language] = LanguagePack(
             language=language,
             env=env,
@@ -654,21 +725,41 @@ def _compare_languages(col: _Collector, root: Path, packs: Mapping[str, Language
             path = root / language / "methods" / f"{method_id}.toml"
             for name in ("skills", "first_steps", "mistakes", "platforms", "tips"):
                 if len(getattr(m, name)) != len(getattr(o, name)):
-                    col.add(path, col.line(path, name), f"{name}: {len(getattr(o, name))} items, but {len(getattr(m, name))} in {ref.language}")
+                    col.add(
+                        path,
+                        col.line(path, name),
+                        f"{name}: {len(getattr(o, name))} items, but {len(getattr(m, name))} in {ref.language}",
+                    )
             if m.kind != o.kind:
-                col.add(path, col.line(path, "kind"), f"kind: {o.kind!r}, but {m.kind!r} in {ref.language}")
+                col.add(
+                    path,
+                    col.line(path, "kind"),
+                    f"kind: {o.kind!r}, but {m.kind!r} in {ref.language}",
+                )
             if [p.url for p in m.platforms] != [p.url for p in o.platforms]:
-                col.add(path, col.line(path, "url", table="platforms"), f"platform links differ from {ref.language}")
+                col.add(
+                    path,
+                    col.line(path, "url", table="platforms"),
+                    f"platform links differ from {ref.language}",
+                )
         ui_path = root / language / "ui.toml"
         for key in sorted(set(ref.ui_source) - set(other.ui_source)):
             col.add(ui_path, 1, f"{key}: missing (it is in {ref.language}/ui.toml)")
         for key in sorted(set(other.ui_source) - set(ref.ui_source)):
-            col.add(ui_path, col.line(ui_path, key.rsplit(".", 1)[-1]), f"{key}: not in {ref.language}/ui.toml")
+            col.add(
+                ui_path,
+                col.line(ui_path, key.rsplit(".", 1)[-1]),
+                f"{key}: not in {ref.language}/ui.toml",
+            )
         for key in sorted(set(ref.ui_source) & set(other.ui_source)):
             ref_vars = meta.find_undeclared_variables(ref.env.parse(ref.ui_source[key]))
             other_vars = meta.find_undeclared_variables(other.env.parse(other.ui_source[key]))
             if ref_vars != other_vars:
-                col.add(ui_path, col.line(ui_path, key.rsplit(".", 1)[-1]), f"{key}: uses {sorted(other_vars)}, but {ref.language} uses {sorted(ref_vars)}")
+                col.add(
+                    ui_path,
+                    col.line(ui_path, key.rsplit(".", 1)[-1]),
+                    f"{key}: uses {sorted(other_vars)}, but {ref.language} uses {sorted(ref_vars)}",
+                )
 
 
 _SAMPLE = "Sample ও নমুনা <&>"
@@ -679,7 +770,9 @@ def _check_rendering(col: _Collector, root: Path, library: Library) -> None:
     for language, pack in library.packs.items():
         base = root / language
 
-        def check(where: Path, line: int, what: str, text: str, *, limit: int = MESSAGE_LIMIT) -> None:
+        def check(
+            where: Path, line: int, what: str, text: str, *, limit: int = MESSAGE_LIMIT
+        ) -> None:
             try:
                 plain = parse_html(text).plain
             except TelegramHTMLError as exc:
@@ -688,7 +781,9 @@ def _check_rendering(col: _Collector, root: Path, library: Library) -> None:
             if not plain.strip():
                 col.add(where, line, f"{what}: renders as an empty message")
             elif utf16_len(plain) > limit:
-                col.add(where, line, f"{what}: {utf16_len(plain)} characters, Telegram allows {limit}")
+                col.add(
+                    where, line, f"{what}: {utf16_len(plain)} characters, Telegram allows {limit}"
+                )
 
         for key, template in pack.ui.items():
             ui_path = base / "ui.toml"
@@ -701,7 +796,11 @@ def _check_rendering(col: _Collector, root: Path, library: Library) -> None:
                 continue
             check(ui_path, line, key, text)
             if key.startswith("btn.") and len(text) > BUTTON_LIMIT:
-                col.add(ui_path, line, f"{key}: button label is {len(text)} characters, at most {BUTTON_LIMIT}")
+                col.add(
+                    ui_path,
+                    line,
+                    f"{key}: button label is {len(text)} characters, at most {BUTTON_LIMIT}",
+                )
         for method_id, method in pack.methods.items():
             path = base / "methods" / f"{method_id}.toml"
             try:
@@ -709,7 +808,9 @@ def _check_rendering(col: _Collector, root: Path, library: Library) -> None:
                 check(path, 1, "share card", library.render(language, "share.j2", m=method))
                 pages_max = 1
                 for section in callbacks.SECTIONS:
-                    pages = library.section_pages(language, method_id, section, done=frozenset(), page_no=0)
+                    pages = library.section_pages(
+                        language, method_id, section, done=frozenset(), page_no=0
+                    )
                     pages_max = max(pages_max, len(pages))
                     for n, text in enumerate(pages, 1):
                         check(path, col.line(path, section), f"section {section} page {n}", text)
@@ -719,7 +820,9 @@ def _check_rendering(col: _Collector, root: Path, library: Library) -> None:
             except TemplateError as exc:
                 col.add(root / "templates", 1, f"rendering {method_id} ({language}): {exc}")
                 continue
-            for data in callbacks.every_method_callback(method_id, steps=len(method.first_steps), section_pages=pages_max):
+            for data in callbacks.every_method_callback(
+                method_id, steps=len(method.first_steps), section_pages=pages_max
+            ):
                 if not callbacks.fits(data):
                     col.add(path, 1, f"button data {data!r} is over {callbacks.MAX_BYTES} bytes")
         for page_id, page in pack.pages.items():
@@ -728,4 +831,9 @@ def _check_rendering(col: _Collector, root: Path, library: Library) -> None:
             except TemplateError as exc:
                 col.add(root / "templates" / "page.j2", 1, f"{exc}")
                 continue
-            check(base / "pages.toml", col.line(base / "pages.toml", "body", table=page_id), f"page {page_id}", text)
+            check(
+                base / "pages.toml",
+                col.line(base / "pages.toml", "body", table=page_id),
+                f"page {page_id}",
+                text,
+            )

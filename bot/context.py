@@ -39,7 +39,12 @@ class BotData(dict[str, Any]):
 class AppContext(CallbackContext[ExtBot[None], dict[str, Any], dict[str, Any], BotData]):
     """CallbackContext with the per-update facts handlers need most: services and language."""
 
-    def __init__(self, application: Application[Any, Any, Any, Any, Any, Any], chat_id: int | None = None, user_id: int | None = None) -> None:
+    def __init__(
+        self,
+        application: Application[Any, Any, Any, Any, Any, Any],
+        chat_id: int | None = None,
+        user_id: int | None = None,
+    ) -> None:
         super().__init__(application, chat_id=chat_id, user_id=user_id)
         self.lang: str = self.services.settings.default_language
         self.is_new_user = False

@@ -26,8 +26,11 @@ async def on_error(update: object, ctx: AppContext) -> None:
     try:
         if update.callback_query is not None:
             await answer(update, ctx, ctx.t("error"))
-        elif update.effective_message is not None and update.effective_chat is not None:
-            if update.effective_chat.type == "private":
-                await update.effective_message.reply_text(ctx.t("error"))
+        elif (
+            update.effective_message is not None
+            and update.effective_chat is not None
+            and update.effective_chat.type == "private"
+        ):
+            await update.effective_message.reply_text(ctx.t("error"))
     except TelegramError as exc:
         log.warning("could not apologise for update %s: %s", update_id, exc)

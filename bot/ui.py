@@ -38,7 +38,9 @@ def nav_row(ctx: AppContext, back: str | None = None) -> Row:
     return [button(ctx.t("btn.back"), back), home]
 
 
-async def answer(update: Update, ctx: AppContext, text: str | None = None, *, alert: bool = False) -> None:
+async def answer(
+    update: Update, ctx: AppContext, text: str | None = None, *, alert: bool = False
+) -> None:
     """Answer the tapped button once; Telegram shows a spinner until we do."""
     query = update.callback_query
     if query is None or ctx.callback_answered:
@@ -47,7 +49,9 @@ async def answer(update: Update, ctx: AppContext, text: str | None = None, *, al
     await query.answer(text, show_alert=alert)
 
 
-async def show(update: Update, ctx: AppContext, text: str, markup: InlineKeyboardMarkup | None) -> None:
+async def show(
+    update: Update, ctx: AppContext, text: str, markup: InlineKeyboardMarkup | None
+) -> None:
     """Edit the message whose button was tapped (navigation), or send a new one (commands)."""
     query = update.callback_query
     if query is not None and query.message is not None and query.message.is_accessible:

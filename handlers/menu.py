@@ -48,7 +48,9 @@ async def start(update: Update, ctx: AppContext) -> None:
     if payload and await open_payload(update, ctx, payload):
         return
     user = update.effective_user
-    text = ctx.t("welcome", name=user.first_name if user else "") if ctx.is_new_user else ctx.t("menu")
+    text = (
+        ctx.t("welcome", name=user.first_name if user else "") if ctx.is_new_user else ctx.t("menu")
+    )
     await show(update, ctx, text, main_menu(ctx))
 
 

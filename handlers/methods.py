@@ -11,7 +11,7 @@ from telegram.ext import BaseHandler, CallbackQueryHandler
 from bot import callbacks
 from bot.context import AppContext
 from bot.store import AddPathResult
-from bot.ui import StaleButton, answer, button, keyboard, nav_row, pairs, show
+from bot.ui import Row, StaleButton, answer, button, keyboard, nav_row, pairs, show
 
 SECTION_BUTTONS = {
     "what": "btn.what",
@@ -84,19 +84,27 @@ async def section(update: Update, ctx: AppContext) -> None:
     pages = ctx.library.section_pages(ctx.lang, method_id, section_id, done=done)
     page_no = min(page_no, len(pages) - 1)  # content may have shrunk since the button was made
     text = pages[page_no]
-    rows: list[list[InlineKeyboardButton]] = []
+    rows: list[Row] = []
     if len(pages) > 1:
         text += "\n\n" + ctx.t("page_of", n=page_no + 1, total=len(pages))
         turn = []
         if page_no > 0:
-            turn.append(button(ctx.t("btn.prev"), callbacks.section(method_id, section_id, page_no - 1, origin)))
+            turn.append(
+                button(
+                    ctx.t("btn.prev"), callbacks.section(method_id, section_id, page_no - 1, origin)
+                )
+            )
         if page_no < len(pages) - 1:
-            turn.append(button(ctx.t("btn.next"), callbacks.section(method_id, section_id, page_no + 1, origin)))
+            turn.append(
+                button(
+                    ctx.t("btn.next"), callbacks.section(method_id, section_id, page_no + 1, origin)
+                )
+            )
         rows.append(turn)
     if section_id == "platforms":
         method = ctx.library.method(ctx.lang, method_id)
         rows += pairs([InlineKeyboardButton(f"🔗 {p.name}", url=p.url) for p in method.platforms])
-    rows.append(list(nav_row(ctx, callbacks.card(method_id, origin))))
+    rows.append(nav_row(ctx, callbacks.card(method_id, origin)))
     await show(update, ctx, text, keyboard(rows))
 
 
@@ -113,7 +121,8 @@ async def choose(update: Update, ctx: AppContext) -> None:
         AddPathResult.FULL: "path.full",
     }[result]
     await answer(update, ctx, ctx.t(key, name=name), alert=result is AddPathResult.FULL)
-    await show_card(update, ctx, method_id, origin)
+    if result is AddPathResult.ADDED:  # the card now offers "on my path" instead of "choose"
+        await show_card(update, ctx, method_id, origin)
 
 
 def handlers() -> list[BaseHandler[Update, AppContext, None]]:

@@ -16,20 +16,31 @@ _ID = r"([a-z][a-z0-9_]{1,15})"
 async def _paths(update: Update, ctx: AppContext) -> list[Path]:
     assert update.effective_user is not None
     # A method removed from the content is skipped rather than shown broken.
-    return [p for p in await ctx.store.list_paths(update.effective_user.id) if ctx.library.has_method(p.method_id)]
+    return [
+        p
+        for p in await ctx.store.list_paths(update.effective_user.id)
+        if ctx.library.has_method(p.method_id)
+    ]
 
 
 async def show_paths(update: Update, ctx: AppContext) -> None:
     paths = await _paths(update, ctx)
     if not paths:
-        rows = [[button(ctx.t("btn.quiz"), callbacks.quiz())], [button(ctx.t("btn.all"), callbacks.list_of("all"))]]
+        rows = [
+            [button(ctx.t("btn.quiz"), callbacks.quiz())],
+            [button(ctx.t("btn.all"), callbacks.list_of("all"))],
+        ]
         await show(update, ctx, ctx.t("path.empty"), keyboard([*rows, nav_row(ctx)]))
         return
     lines = [ctx.t("path.title")]
     rows = []
     for p in paths:
         method = ctx.library.method(ctx.lang, p.method_id)
-        progress = ctx.t("path.progress", done=ctx.digits(len(p.done_steps)), total=ctx.digits(len(method.first_steps)))
+        progress = ctx.t(
+            "path.progress",
+            done=len(p.done_steps),
+            total=len(method.first_steps),
+        )
         lines.append(f"{method.emoji} {method.button} — {progress}")
         rows.append([button(f"{method.emoji} {method.button}", callbacks.path(p.method_id))])
     await show(update, ctx, "\n".join(lines), keyboard([*rows, nav_row(ctx)]))
@@ -43,15 +54,20 @@ async def show_checklist(update: Update, ctx: AppContext, method_id: str) -> Non
         return
     method = ctx.library.method(ctx.lang, method_id)
     text = ctx.library.render(ctx.lang, "section_steps.j2", m=method, done=path.done_steps)
-    progress = ctx.t("path.progress", done=ctx.digits(len(path.done_steps)), total=ctx.digits(len(method.first_steps)))
+    progress = ctx.t(
+        "path.progress",
+        done=len(path.done_steps),
+        total=len(method.first_steps),
+    )
     text += f"\n\n<b>{progress}</b>\n{ctx.t('path.checklist')}"
     ticks = [
-        button(f"{'✅' if i in path.done_steps else '▫️'} {ctx.digits(i + 1)}", callbacks.toggle_step(method_id, i))
+        button(
+            f"{'✅' if i in path.done_steps else '▫️'} {ctx.digits(i + 1)}",
+            callbacks.toggle_step(method_id, i),
+        )
         for i in range(len(method.first_steps))
     ]
-    rows = [
-        ticks[i : i + 4] for i in range(0, len(ticks), 4)
-    ] + [
+    rows = [ticks[i : i + 4] for i in range(0, len(ticks), 4)] + [
         [button(ctx.t("btn.open_card"), callbacks.card(method_id, "path"))],
         [button(ctx.t("btn.remove"), callbacks.remove_path(method_id))],
     ]
@@ -70,7 +86,9 @@ async def open_path(update: Update, ctx: AppContext) -> None:
 async def toggle_step(update: Update, ctx: AppContext) -> None:
     assert ctx.match is not None and update.effective_user is not None
     method_id, step = ctx.match.group(1), int(ctx.match.group(2))
-    if not ctx.library.has_method(method_id) or step >= len(ctx.library.method(ctx.lang, method_id).first_steps):
+    if not ctx.library.has_method(method_id) or step >= len(
+        ctx.library.method(ctx.lang, method_id).first_steps
+    ):
         raise StaleButton
     if method_id not in {p.method_id for p in await _paths(update, ctx)}:
         await answer(update, ctx, ctx.t("path.not_chosen"))

@@ -29,7 +29,9 @@ class Fit:
 
 def score(library: Library, choices: str) -> list[Fit]:
     """Rank methods by the summed scores of the chosen answers; ties keep menu order."""
-    picked = [q.answers[int(digit)] for q, digit in zip(library.quiz_questions, choices, strict=True)]
+    picked = [
+        q.answers[int(digit)] for q, digit in zip(library.quiz_questions, choices, strict=True)
+    ]
     fits = []
     for method_id in library.method_ids:
         points = [a.scores[method_id] for a in picked]
@@ -42,7 +44,8 @@ def score(library: Library, choices: str) -> list[Fit]:
 def valid_choices(library: Library, choices: str) -> bool:
     questions = library.quiz_questions
     return len(choices) <= len(questions) and all(
-        digit.isdigit() and int(digit) < len(q.answers) for q, digit in zip(questions, choices, strict=False)
+        digit.isdigit() and int(digit) < len(q.answers)
+        for q, digit in zip(questions, choices, strict=False)
     )
 
 
@@ -50,7 +53,12 @@ async def show_question(update: Update, ctx: AppContext, choices: str) -> None:
     lib = ctx.library
     text_of = lib.quiz_text(ctx.lang)
     question = lib.quiz_questions[len(choices)]
-    text = ctx.t("quiz.question", n=len(choices) + 1, total=len(lib.quiz_questions), text=text_of.questions[question.id])
+    text = ctx.t(
+        "quiz.question",
+        n=len(choices) + 1,
+        total=len(lib.quiz_questions),
+        text=text_of.questions[question.id],
+    )
     if not choices:
         text = f"🧭 <b>{escape(text_of.title)}</b>\n{escape(text_of.intro)}\n\n{text}"
     rows = [
@@ -61,7 +69,9 @@ async def show_question(update: Update, ctx: AppContext, choices: str) -> None:
     await show(update, ctx, text, keyboard([*rows, nav_row(ctx, back)]))
 
 
-async def show_result(update: Update, ctx: AppContext, ranking: list[str], reasons: dict[str, tuple[str, str]]) -> None:
+async def show_result(
+    update: Update, ctx: AppContext, ranking: list[str], reasons: dict[str, tuple[str, str]]
+) -> None:
     lib = ctx.library
     text_of = lib.quiz_text(ctx.lang)
     lines = [ctx.t("quiz.result", title=text_of.title, intro=text_of.result_intro)]
@@ -110,14 +120,18 @@ async def saved_result(update: Update, ctx: AppContext) -> None:
     stored = await ctx.store.get_quiz_result(update.effective_user.id)
     index = {q.id: {a.id: str(i) for i, a in enumerate(q.answers)} for q in lib.quiz_questions}
     try:
-        choices = "".join(index[q.id][stored.answers[q.id]] for q in lib.quiz_questions) if stored else ""
+        choices = (
+            "".join(index[q.id][stored.answers[q.id]] for q in lib.quiz_questions) if stored else ""
+        )
     except KeyError:
         choices = ""  # the quiz changed since the result was stored
     if not choices:
         await show_question(update, ctx, "")
         return
     fits = score(lib, choices)
-    await show_result(update, ctx, [f.method_id for f in fits], {f.method_id: f.reason for f in fits})
+    await show_result(
+        update, ctx, [f.method_id for f in fits], {f.method_id: f.reason for f in fits}
+    )
 
 
 def handlers() -> list[BaseHandler[Update, AppContext, None]]:

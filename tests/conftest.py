@@ -71,7 +71,9 @@ class BotHarness:
             self.library = library
         await self.start()
 
-    def user(self, first_name: str = "Rahim", language_code: str = "bn", **kwargs: Any) -> UserDriver:
+    def user(
+        self, first_name: str = "Rahim", language_code: str = "bn", **kwargs: Any
+    ) -> UserDriver:
         return self.api.private_user(first_name, language_code=language_code, **kwargs)
 
 

@@ -71,7 +71,9 @@ def test_templates_escape_content_text(content_copy: Path) -> None:
     path = content_copy / "en" / "methods" / "stock.toml"
     text = path.read_text(encoding="utf-8")
     path.write_text(text.replace('summary = "', 'summary = "Tom & Jerry <3 ', 1), encoding="utf-8")
-    card = load_library(content_copy).render("en", "card.j2", m=load_library(content_copy).method("en", "stock"))
+    card = load_library(content_copy).render(
+        "en", "card.j2", m=load_library(content_copy).method("en", "stock")
+    )
     assert "Tom &amp; Jerry &lt;3" in card
     parse_html(card)  # Telegram would accept it
 
@@ -83,10 +85,21 @@ def test_broken_content_is_reported_as_file_line_message(content_copy: Path) -> 
     lines[kind_line] = 'kind = "sometimes"'
     bn.write_text("\n".join(lines) + "\n", encoding="utf-8")
     en_ui = content_copy / "en" / "ui.toml"
-    en_ui.write_text(en_ui.read_text(encoding="utf-8").replace('home = "🏠 Main menu"', 'home = "<br>Home"'), encoding="utf-8")
+    en_ui.write_text(
+        en_ui.read_text(encoding="utf-8").replace('home = "🏠 Main menu"', 'home = "<br>Home"'),
+        encoding="utf-8",
+    )
     problems = check_content(content_copy)
-    assert f"content/bn/methods/youtube.toml:{kind_line + 1}: kind: must be one of active, passive, both" in problems
-    assert any(p.startswith("content/en/ui.toml:") and "btn.home" in p and "unsupported start tag" in p.lower() for p in problems)
+    assert (
+        f"content/bn/methods/youtube.toml:{kind_line + 1}: kind: must be one of active, passive, both"
+        in problems
+    )
+    assert any(
+        p.startswith("content/en/ui.toml:")
+        and "btn.home" in p
+        and "unsupported start tag" in p.lower()
+        for p in problems
+    )
 
 
 def test_languages_must_have_the_same_shape(content_copy: Path) -> None:
@@ -99,7 +112,10 @@ def test_languages_must_have_the_same_shape(content_copy: Path) -> None:
 
 def test_missing_ui_key_and_bad_toml_are_reported_together(content_copy: Path) -> None:
     en_ui = content_copy / "en" / "ui.toml"
-    en_ui.write_text(en_ui.read_text(encoding="utf-8").replace('stale = ', 'stale_renamed = ', 1), encoding="utf-8")
+    en_ui.write_text(
+        en_ui.read_text(encoding="utf-8").replace("stale = ", "stale_renamed = ", 1),
+        encoding="utf-8",
+    )
     quiz = content_copy / "en" / "quiz.toml"
     quiz.write_text(quiz.read_text(encoding="utf-8") + '\nbroken = "\n', encoding="utf-8")
     problems = check_content(content_copy)
