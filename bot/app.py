@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from telegram import LinkPreviewOptions, Update
 from telegram.constants import ChatMemberStatus, ChatType, ParseMode
@@ -130,11 +131,24 @@ async def _post_shutdown(application: BotApplication) -> None:
     await application.bot_data.services.store.close()
 
 
+def webhook_options(settings: Settings) -> dict[str, Any]:
+    """Where PTB's webhook server listens and what it tells Telegram (for run_webhook/start_webhook)."""
+    assert settings.webhook_url is not None
+    return {
+        "listen": settings.webhook_listen,
+        "port": settings.webhook_port,
+        "url_path": urlsplit(settings.webhook_url).path.lstrip("/"),
+        "webhook_url": settings.webhook_url,
+        "secret_token": settings.webhook_secret,
+        "allowed_updates": Update.ALL_TYPES,
+    }
+
+
 @asynccontextmanager
 async def running(
     application: BotApplication, *, poll_timeout: float = 10
 ) -> AsyncIterator[BotApplication]:
-    """Run the bot with long polling inside an existing event loop (playground and tests).
+    """Run the bot (long polling, or webhook when configured) inside an existing event loop.
 
     The same steps as `Application.run_polling`, which owns its loop and signals, and so cannot
     be used when something else (the fake Bot API, a test) shares the loop.
@@ -143,9 +157,13 @@ async def running(
     if application.post_init is not None:
         await application.post_init(application)
     assert application.updater is not None
-    await application.updater.start_polling(
-        poll_interval=0, timeout=int(poll_timeout), drop_pending_updates=False
-    )
+    settings = application.bot_data.services.settings
+    if settings.webhook_url:
+        await application.updater.start_webhook(**webhook_options(settings))
+    else:
+        await application.updater.start_polling(
+            poll_interval=0, timeout=int(poll_timeout), allowed_updates=Update.ALL_TYPES
+        )
     await application.start()
     try:
         yield application

@@ -8,7 +8,6 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from dotenv import load_dotenv
 from telegram import Update
@@ -74,7 +73,7 @@ def run_bot(settings: Settings) -> int:
         print(NO_TOKEN, file=sys.stderr)
         return 2
     setup_logging(settings.log_level, settings.secrets())
-    from bot.app import build_application
+    from bot.app import build_application, webhook_options
     from bot.store import open_store
 
     try:
@@ -89,14 +88,7 @@ def run_bot(settings: Settings) -> int:
     store = loop.run_until_complete(open_store(settings.database_url))
     application = build_application(settings, store, library=library)
     if settings.webhook_url:
-        application.run_webhook(
-            listen=settings.webhook_listen,
-            port=settings.webhook_port,
-            url_path=urlsplit(settings.webhook_url).path.lstrip("/"),
-            webhook_url=settings.webhook_url,
-            secret_token=settings.webhook_secret,
-            allowed_updates=Update.ALL_TYPES,
-        )
+        application.run_webhook(**webhook_options(settings))
     else:
         application.run_polling(allowed_updates=Update.ALL_TYPES)
     return 0

@@ -79,7 +79,7 @@ async def show_result(
     for n, method_id in enumerate(ranking[:TOP], 1):
         method = lib.method(ctx.lang, method_id)
         why = text_of.whys.get(reasons.get(method_id, ("", "")), "")
-        lines.append(f"\n<b>{n}. {method.emoji} {escape(method.title)}</b>")
+        lines.append(f"\n<b>{ctx.digits(n)}. {method.emoji} {escape(method.title)}</b>")
         if why:
             lines.append(ctx.t("quiz.reason", why=why))
         rows.append(

@@ -91,6 +91,7 @@ async def test_quiz_top_three_stored_and_retaken(bot: BotHarness) -> None:
     stored = await bot.store.get_quiz_result(user.id)  # type: ignore[union-attr]
     assert stored is not None and len(stored.answers) == total
     assert reply.text.count("কারণ:") == 3
+    assert "১. " in reply.text and "1. " not in reply.text
     # open a recommended method, then Back returns to the result
     await user.press(f"^{opened[0]}$")
     back = await user.press("ফিরে যান")
