@@ -15,7 +15,6 @@ from urllib.parse import urlsplit
 from telegram import LinkPreviewOptions, Update
 from telegram.constants import ChatMemberStatus, ChatType, ParseMode
 from telegram.ext import (
-    AIORateLimiter,
     Application,
     ApplicationBuilder,
     BaseUpdateProcessor,
@@ -32,8 +31,23 @@ from bot.content import Library, load_library
 from bot.context import AppContext, BotData, Services, utc_now
 from bot.errors import on_error
 from bot.persistence import SQLitePersistence
+from bot.ratelimit import LaneRateLimiter
+from bot.request import build_requests
 from bot.store import Store
-from handlers import fallback, language, menu, methods, mypath, quiz
+from bot.tips import JOB_NAME, Dispatcher
+from handlers import (
+    account,
+    admin,
+    fallback,
+    groups,
+    inline,
+    language,
+    menu,
+    methods,
+    mypath,
+    quiz,
+    tips,
+)
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +72,7 @@ def build_application(
     if settings.bot_token is None:
         raise ValueError("BOT_TOKEN is required to build the application")
     library = library or load_library(settings.content_dir)
+    request, get_updates_request = build_requests(settings.http_backend)
     builder = (
         ApplicationBuilder()
         .token(settings.bot_token)
@@ -69,7 +84,9 @@ def build_application(
                 link_preview_options=LinkPreviewOptions(is_disabled=True),
             )
         )
-        .rate_limiter(AIORateLimiter(max_retries=3))
+        .request(request)
+        .get_updates_request(get_updates_request)
+        .rate_limiter(LaneRateLimiter(broadcast_rate=settings.broadcast_rate))
         .persistence(SQLitePersistence(store, store_data=PersistenceInput(bot_data=False)))
         .context_types(ContextTypes(context=AppContext, bot_data=BotData))
         .concurrent_updates(update_processor or CONCURRENT_UPDATES)
@@ -84,12 +101,15 @@ def build_application(
 
 def register_handlers(application: BotApplication) -> None:
     """Every handler, in the order they are tried; the first match in a group wins."""
-    application.add_handler(TypeHandler(Update, identify_user), group=-1)
+    application.add_handler(TypeHandler(Update, identify_user), group=-2)
     application.add_handler(
         ChatMemberHandler(track_block, ChatMemberHandler.MY_CHAT_MEMBER, chat_id=None), group=-1
     )
-    for module in (menu, methods, quiz, mypath, language, fallback):
+    # groups first: in a group it answers every button, so private screens never show there.
+    for module in (groups, inline, menu, methods, quiz, mypath, tips, account, language):
         application.add_handlers(module.handlers())
+    application.add_handlers(admin.handlers(application.bot_data.services.settings.admin_ids))
+    application.add_handlers(fallback.handlers())  # last: whatever nothing else took
     application.add_error_handler(on_error)
 
 
@@ -98,6 +118,11 @@ async def identify_user(update: Update, ctx: AppContext) -> None:
     user = update.effective_user
     chat = update.effective_chat
     settings = ctx.services.settings
+    if chat is not None and chat.type in (ChatType.GROUP, ChatType.SUPERGROUP):
+        # The group's language, whoever writes (anonymous admins write as a bot).
+        group = await ctx.store.get_group(chat.id)
+        ctx.lang = (group.language if group else None) or settings.default_language
+        return
     if user is None or user.is_bot:
         return
     if chat is not None and chat.type == ChatType.PRIVATE:
@@ -124,6 +149,10 @@ async def track_block(update: Update, ctx: AppContext) -> None:
 async def _post_init(application: BotApplication) -> None:
     services = application.bot_data.services
     await publish_commands(application, services.library, services.settings.default_language)
+    assert application.job_queue is not None
+    application.job_queue.run_repeating(
+        Dispatcher(services), interval=services.settings.tip_check_seconds, first=0, name=JOB_NAME
+    )
     log.info("bot @%s ready", application.bot.username)
 
 

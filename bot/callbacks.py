@@ -70,8 +70,30 @@ def subscribe(method_id: str) -> str:
     return f"sub:{method_id}"
 
 
-def unsubscribe(method_id: str) -> str:
-    return f"unsub:{method_id}"
+def unsubscribe(method_id: str, *, from_settings: bool = False) -> str:
+    """Stop one method's tips; from the tips screen the screen is redrawn, from a tip it is not."""
+    return f"unsub:{method_id}:{int(from_settings)}"
+
+
+def tip_step(method_id: str) -> str:
+    """ "I did the next step" under a tip: ticks the next first step of that path."""
+    return f"tipstep:{method_id}"
+
+
+SUBSCRIBE_MENU = "tips:add"
+SCHEDULE = "when"
+
+
+def schedule(weekday: int | None = None, hour: int | None = None) -> str:
+    return ":".join([SCHEDULE, *(str(v) for v in (weekday, hour) if v is not None)])
+
+
+def group_card(method_id: str) -> str:
+    """A method's compact card in a group; the `g` keeps group screens apart from private ones."""
+    return f"gcard:{method_id}"
+
+
+GROUP_LIST = "glist"
 
 
 def fits(data: str) -> bool:
@@ -90,6 +112,6 @@ def every_method_callback(method_id: str, *, steps: int, section_pages: int) -> 
     ]
     data += [toggle_step(method_id, i) for i in range(steps)]
     data += [choose(method_id, origin) for origin in ORIGINS]
-    data += [path(method_id), remove_path(method_id, True)]
-    data += [subscribe(method_id), unsubscribe(method_id)]
+    data += [path(method_id), remove_path(method_id, True), group_card(method_id)]
+    data += [subscribe(method_id), unsubscribe(method_id, from_settings=True), tip_step(method_id)]
     return data

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 LANGUAGES = ("bn", "en")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+HTTP_BACKENDS = ("aiohttp", "httpx")
 _TOKEN_RE = re.compile(r"^\d{5,16}:[A-Za-z0-9_-]{30,64}$")
 _SECRET_RE = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
 
@@ -39,6 +40,7 @@ class Settings:
     tip_interval_seconds: float = 604800.0
     tip_check_seconds: float = 60.0
     broadcast_rate: float = 25.0
+    http_backend: str = "aiohttp"
     webhook_url: str | None = None
     webhook_secret: str | None = field(default=None, repr=False)
     webhook_listen: str = "127.0.0.1"
@@ -88,6 +90,9 @@ class Settings:
             ),
             tip_check_seconds=_positive("TIP_CHECK_SECONDS", get("TIP_CHECK_SECONDS"), 60),
             broadcast_rate=_positive("BROADCAST_RATE", get("BROADCAST_RATE"), 25),
+            http_backend=_choice(
+                "HTTP_BACKEND", (get("HTTP_BACKEND") or "aiohttp").lower(), HTTP_BACKENDS
+            ),
             webhook_url=webhook_url,
             webhook_secret=webhook_secret,
             webhook_listen=get("WEBHOOK_LISTEN") or "127.0.0.1",

@@ -176,7 +176,7 @@ class Library:
         self.packs = packs
         self.method_ids = order
         self.quiz_questions = quiz
-        self._search_index = _build_search_index(packs, order)
+        self._search_index = _build_search_index(packs, order, ignore_words)
 
     def method(self, language: str, method_id: str) -> Method:
         return self.packs[language].methods[method_id]
@@ -217,6 +217,17 @@ class Library:
         )
         return paginate(text, PAGE_LIMIT)
 
+    def when(self, language: str, moment: datetime) -> str:
+        """A date and time as people say it ("সোমবার, ৩০ নভেম্বর, ৩:০০ PM"), in local time."""
+        text = format_datetime(moment, format="EEEE, d MMMM, h:mm a", locale=language)
+        return self.digits(language, text)
+
+    def tip_text(self, language: str, method_id: str, index: int) -> str:
+        """Weekly tip number `index`; the last one closes the path."""
+        method = self.method(language, method_id)
+        last = index == len(method.tips) - 1
+        return self.render(language, "tip.j2", m=method, index=index, last=last)
+
     def tip_count(self, method_id: str) -> int:
         return len(self.method(LANGUAGES[0], method_id).tips)
 
@@ -224,7 +235,7 @@ class Library:
         """Method ids matching a free-text query in either language, best first.
 
         Each query word is matched against the words of every method's keywords and names
-        (exactly, by prefix, or inside a longer word); a word that matches many methods (like
+        (title and button, in every language: exactly, by prefix, or inside a longer word); a word that matches many methods (like
         "income") counts for little, and only methods close to the best score are returned.
         """
         scores: dict[str, float] = {}
@@ -259,7 +270,7 @@ def _match_weight(word: str, term: str) -> int:
 
 
 def _build_search_index(
-    packs: Mapping[str, LanguagePack], order: Iterable[str]
+    packs: Mapping[str, LanguagePack], order: Iterable[str], ignore: frozenset[str]
 ) -> dict[str, set[str]]:
     index: dict[str, set[str]] = {}
     for method_id in order:
@@ -268,9 +279,9 @@ def _build_search_index(
             method = pack.methods.get(method_id)
             if method is None:  # it failed to load; the problem is already reported
                 continue
-            for phrase in (*method.keywords, method.button):
+            for phrase in (*method.keywords, method.button, method.title):
                 terms.update(normalize(phrase).split())
-        index[method_id] = {t for t in terms if len(t) >= 2}
+        index[method_id] = {t for t in terms if len(t) >= 2 and t not in ignore}
     return index
 
 
@@ -815,7 +826,7 @@ def _check_rendering(col: _Collector, root: Path, library: Library) -> None:
                     for n, text in enumerate(pages, 1):
                         check(path, col.line(path, section), f"section {section} page {n}", text)
                 for n, _tip in enumerate(method.tips):
-                    text = library.render(language, "tip.j2", m=method, index=n)
+                    text = library.tip_text(language, method_id, n)
                     check(path, col.line(path, "text", table="tips", nth=n), f"tip {n + 1}", text)
             except TemplateError as exc:
                 col.add(root / "templates", 1, f"rendering {method_id} ({language}): {exc}")

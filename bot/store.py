@@ -105,6 +105,10 @@ class TipClaim:
     position: int
     language: str | None
     claimed_until: datetime
+    due: datetime  # when it was due: the next one is counted from here, not from the send time
+    weekday: int
+    hour: int
+    minute: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -389,7 +393,7 @@ SQL_GET_USER = """
 SELECT user_id, language, language_hint, first_seen, last_seen, blocked, blocked_at
 FROM users WHERE user_id = :user_id"""
 SQL_DUE_TIPS = """
-SELECT s.user_id, s.method_id, s.position, u.language
+SELECT s.user_id, s.method_id, s.position, s.next_due, s.weekday, s.hour, s.minute, u.language
 FROM subscriptions AS s JOIN users AS u ON u.user_id = s.user_id
 WHERE s.active = 1 AND s.paused = 0 AND s.next_due <= :now
     AND (s.claimed_until IS NULL OR s.claimed_until <= :now)
@@ -743,7 +747,17 @@ class SQLiteStore:
                 [(_ts(until), r["user_id"], r["method_id"]) for r in rows],
             )
         return [
-            TipClaim(r["user_id"], r["method_id"], r["position"], r["language"], _dt(_ts(until)))
+            TipClaim(
+                r["user_id"],
+                r["method_id"],
+                r["position"],
+                r["language"],
+                _dt(_ts(until)),
+                _dt(r["next_due"]),
+                r["weekday"],
+                r["hour"],
+                r["minute"],
+            )
             for r in rows
         ]
 

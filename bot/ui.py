@@ -6,6 +6,7 @@ from collections.abc import Iterable, Sequence
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.error import BadRequest
+from telegram.helpers import create_deep_linked_url
 
 from bot import callbacks
 from bot.context import AppContext
@@ -19,6 +20,14 @@ class StaleButton(Exception):
 
 def button(text: str, data: str) -> InlineKeyboardButton:
     return InlineKeyboardButton(text, callback_data=data)
+
+
+def open_in_bot(ctx: AppContext, text: str, payload: str) -> InlineKeyboardButton:
+    """A URL button to the private chat with the bot at a `/start <payload>` deep link.
+
+    It works from any chat, also for people who have not started the bot yet.
+    """
+    return InlineKeyboardButton(text, url=create_deep_linked_url(ctx.bot.username, payload))
 
 
 def keyboard(rows: Iterable[Row]) -> InlineKeyboardMarkup:

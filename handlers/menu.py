@@ -30,7 +30,10 @@ def main_menu(ctx: AppContext) -> InlineKeyboardMarkup:
             ],
             [button(ctx.t("btn.all"), callbacks.list_of("all"))],
             [button(ctx.t("btn.quiz"), callbacks.quiz())],
-            [button(ctx.t("btn.my_path"), callbacks.MY_PATH)],
+            [
+                button(ctx.t("btn.my_path"), callbacks.MY_PATH),
+                button(ctx.t("btn.tips"), callbacks.TIPS),
+            ],
             *pairs(
                 [
                     button(f"{page[pid].emoji} {page[pid].button}", callbacks.page(pid))

@@ -52,7 +52,14 @@ async def show_card(update: Update, ctx: AppContext, method_id: str, origin: str
     )
     share = InlineKeyboardButton(ctx.t("btn.share"), switch_inline_query=method.button)
     text = ctx.library.render(ctx.lang, "card.j2", m=method)
-    rows = [*pairs(sections), [choose], [share], nav_row(ctx, back_from_card(method_id, origin))]
+    tips = button(ctx.t("btn.subscribe"), callbacks.subscribe(method_id))
+    rows = [
+        *pairs(sections),
+        [choose],
+        [tips],
+        [share],
+        nav_row(ctx, back_from_card(method_id, origin)),
+    ]
     await show(update, ctx, text, keyboard(rows))
 
 

@@ -69,6 +69,7 @@ async def show_checklist(update: Update, ctx: AppContext, method_id: str) -> Non
     ]
     rows = [ticks[i : i + 4] for i in range(0, len(ticks), 4)] + [
         [button(ctx.t("btn.open_card"), callbacks.card(method_id, "path"))],
+        [button(ctx.t("btn.subscribe"), callbacks.subscribe(method_id))],
         [button(ctx.t("btn.remove"), callbacks.remove_path(method_id))],
     ]
     await show(update, ctx, text, keyboard([*rows, nav_row(ctx, callbacks.MY_PATH)]))

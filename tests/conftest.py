@@ -5,6 +5,7 @@ Tests read like a chat: `user = bot.user("Rahim"); reply = await user.send("/sta
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack
 from datetime import UTC, datetime, timedelta
@@ -16,8 +17,9 @@ import pytest
 from bot.app import BotApplication, build_application, running
 from bot.config import Settings
 from bot.content import Library, load_library
-from bot.fakeapi import FakeBotAPI, TrackingUpdateProcessor, UserDriver
+from bot.fakeapi import BotMessage, FakeBotAPI, TrackingUpdateProcessor, UserDriver
 from bot.store import SQLiteStore, open_store
+from bot.tips import Dispatcher
 
 CONTENT = load_library(Settings().content_dir)
 
@@ -70,6 +72,27 @@ class BotHarness:
         if library is not None:
             self.library = library
         await self.start()
+
+    async def dispatch(self) -> None:
+        """One run of the tips dispatcher, as the JobQueue runs it, at the injected clock's time."""
+        assert self.app is not None
+        await Dispatcher(self.app.bot_data.services).run(self.app.bot)
+
+    async def wait_for(
+        self,
+        chat_id: int,
+        predicate: Callable[[BotMessage], bool],
+        timeout: float = 5,  # noqa: ASYNC109 (a deadline across several waits for events)
+    ) -> BotMessage:
+        """A message the bot sends on its own (not in reply to an update), e.g. a tip."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            for message in self.api.sent_to(chat_id):
+                if predicate(message):
+                    return message
+            left = deadline - asyncio.get_running_loop().time()
+            if left <= 0 or not await self.api.wait_event(left):
+                raise AssertionError(f"no such message to {chat_id} within {timeout}s")
 
     def user(
         self, first_name: str = "Rahim", language_code: str = "bn", **kwargs: Any

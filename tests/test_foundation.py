@@ -30,7 +30,7 @@ async def test_commands_are_published_per_language(bot: BotHarness) -> None:
     user = bot.user("Rahim")
     await user.send("/start")
     bn = [c["command"] for c in bot.api.effective_commands(user.id, language_code="bn")]
-    assert bn == ["start", "methods", "quiz", "mypath", "language", "help"]
+    assert bn == ["start", "methods", "quiz", "mypath", "tips", "language", "help"]
     en = bot.api.effective_commands(user.id, language_code="en")
     assert en[0]["description"] == "Main menu"
     assert bot.api.effective_commands(user.id, language_code="bn")[0]["description"] == "মূল মেনু"

@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from bot.fakeapi.models import BotMessage, CallbackAnswer, ChatEvent, InlineAnswer
@@ -434,18 +434,16 @@ class GroupDriver(_ChatDriver):
             self.chat.members[user.id] = "administrator"
 
     def _bot_change(self, by: UserDriver, old: str, new: str) -> dict[str, Any]:
-        new_member: dict[str, Any] = {"user": self.api.bot_user, "status": new}
-        if new == "kicked":
-            new_member["until_date"] = 0
-        if new == "administrator":
-            new_member.update(
-                self.api.member_json(self.chat, self.api.bot_id) | {"status": "administrator"}
-            )
+        # Both sides carry the fields their status requires (until_date, admin rights).
+        old_member, new_member = (
+            self.api.member_json(replace(self.chat, bot_status=status), self.api.bot_id)
+            for status in (old, new)
+        )
         return {
             "chat": self.api.chat_json(self.chat),
             "from": by.to_api(),
             "date": int(time.time()),
-            "old_chat_member": {"user": self.api.bot_user, "status": old},
+            "old_chat_member": old_member,
             "new_chat_member": new_member,
         }
 
@@ -497,6 +495,17 @@ class GroupDriver(_ChatDriver):
     ) -> Reply:
         self.chat.members.setdefault(user.id, "member")
         return await self._press(user.user, pattern, message, timeout)
+
+    async def press_data(
+        self, user: UserDriver, data: str, message_id: int, *, timeout: float = 5
+    ) -> Reply:
+        """``user`` sends arbitrary callback data from one of the bot's messages here: forged
+        buttons, or several taps on one message at once (its buttons are not looked up again)."""
+        message = self.api.message(self.chat.id, message_id)
+        if message is None:
+            raise AssertionError(f"the bot has no message {message_id} in chat {self.chat.id}")
+        self.chat.members.setdefault(user.id, "member")
+        return await self._callback(user.user, data, message, timeout)
 
 
 class ChannelDriver(_ChatDriver):

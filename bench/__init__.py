@@ -1,0 +1,1 @@
+"""Benchmarks of the bot against bare-framework floors; see docs/performance.md. Not run by tests."""

@@ -1,0 +1,50 @@
+"""The full bot (store, templates, persistence, job queue) exactly as `ayerpoth run` builds it.
+
+`--limiter single` swaps in PTB's AIORateLimiter, the bot's limiter before issue 8, to show what
+one shared 30/s bucket does to replies while tips go out. HTTP_BACKEND picks the HTTP backend.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+from typing import Any
+
+from telegram import Update
+from telegram.ext import AIORateLimiter
+
+from bot.app import build_application
+from bot.config import Settings
+from bot.content import load_library
+from bot.logs import setup_logging
+from bot.store import open_store
+
+
+class SingleBucket(AIORateLimiter):
+    """AIORateLimiter(max_retries=3) that ignores the lane (it knows only a retry count)."""
+
+    async def process_request(self, *args: Any, **kwargs: Any) -> Any:
+        kwargs["rate_limit_args"] = None
+        return await super().process_request(*args, **kwargs)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--limiter", choices=["lanes", "single"], default="lanes")
+    args = parser.parse_args()
+    settings = Settings.from_env(os.environ)
+    setup_logging(settings.log_level, settings.secrets())
+    library = load_library(settings.content_dir)
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    store = loop.run_until_complete(open_store(settings.database_url))
+    import bot.app as A; A.CONCURRENT_UPDATES = int(os.environ.get("CU", "64"))
+    application = build_application(settings, store, library=library)
+    if args.limiter == "single":
+        application.bot._rate_limiter = SingleBucket(max_retries=3)
+    application.run_polling(allowed_updates=Update.ALL_TYPES)
+
+
+if __name__ == "__main__":
+    main()

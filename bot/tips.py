@@ -1,0 +1,230 @@
+"""The weekly-tips dispatcher: durable, paced, and safe to kill at any moment.
+
+Due times live in the database. Every TIP_CHECK_SECONDS a job claims due tips in batches (a lease,
+so a crashed sender's claims come back), sends them through the rate limiter's broadcast lane
+(its own BROADCAST_RATE budget, so people tapping buttons are not queued behind tips), and records
+each result in one transaction. A crash between sending and recording repeats at most that one
+message. Admin broadcasts go through the same loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime, timedelta
+from typing import Any, TypeAlias, TypeVar
+from zoneinfo import ZoneInfo
+
+from telegram import InlineKeyboardMarkup
+from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
+from telegram.ext import ExtBot, JobQueue
+
+from bot import callbacks
+from bot.content import Library
+from bot.context import AppContext, Services
+from bot.store import BroadcastClaim, DeliveryStatus, TipClaim
+from bot.ui import button, keyboard
+
+log = logging.getLogger(__name__)
+
+BROADCAST_LANE = {"lane": "broadcast"}
+WEEK = timedelta(days=7)
+BATCH = 200
+LEASE_SECONDS = 300
+SENDERS = 32  # sends in flight at once; the broadcast lane's limiter does the pacing
+JOB_NAME = "dispatch"
+
+Claim = TypeVar("Claim", TipClaim, BroadcastClaim)
+AnyBot: TypeAlias = ExtBot[Any]
+
+
+def next_due(
+    due: datetime,
+    now: datetime,
+    interval: timedelta,
+    *,
+    weekday: int,
+    hour: int,
+    minute: int,
+    tz: ZoneInfo,
+) -> datetime:
+    """One interval after the last due time; weekly tips keep the user's weekday and hour.
+
+    Counting from the due time (not the send time) stops a schedule from drifting; skipping
+    forward past `now` means a bot that was down for weeks sends one tip, not a backlog.
+    """
+    following = due + interval
+    if interval >= WEEK:  # the slot nearest to a week on, so a late send does not shift the day
+        following = next_slot(
+            following - WEEK / 2, weekday=weekday, hour=hour, minute=minute, tz=tz
+        )
+    while following <= now:
+        following += WEEK if interval >= WEEK else interval
+    return following
+
+
+def next_slot(after: datetime, *, weekday: int, hour: int, minute: int, tz: ZoneInfo) -> datetime:
+    """The first moment at or after `after` that falls on weekday/hour/minute in time zone `tz`."""
+    local = after.astimezone(tz)
+    slot = local.replace(hour=hour, minute=minute, second=0, microsecond=0)
+    slot += timedelta(days=(weekday - local.weekday()) % 7)
+    if slot < local:
+        slot += WEEK
+    return slot.astimezone(after.tzinfo)
+
+
+def dispatch_soon(job_queue: JobQueue[Any] | None) -> None:
+    """Run the dispatcher now (e.g. the first tip right after subscribing), besides its schedule."""
+    jobs = job_queue.get_jobs_by_name(JOB_NAME) if job_queue else ()
+    if job_queue and jobs:
+        job_queue.run_once(jobs[0].callback, 0, name=f"{JOB_NAME}-now")
+
+
+def tip_message(
+    library: Library, language: str, method_id: str, index: int
+) -> tuple[str, InlineKeyboardMarkup]:
+    """Tip number `index` of a method, with its buttons; the last one also offers another path."""
+    method = library.method(language, method_id)
+    last = index == len(method.tips) - 1
+    text = library.tip_text(language, method_id, index)
+    rows = [
+        [button(library.t(language, "btn.step_done"), callbacks.tip_step(method_id))],
+        [
+            button(f"{method.emoji} {method.button}", callbacks.card(method_id, "all")),
+            button(library.t(language, "btn.unsubscribe"), callbacks.unsubscribe(method_id)),
+        ],
+    ]
+    if last:
+        rows = [
+            [button(library.t(language, "btn.quiz"), callbacks.quiz())],
+            [button(library.t(language, "btn.all"), callbacks.list_of("all"))],
+        ]
+    return text, keyboard(rows)
+
+
+class Dispatcher:
+    """Sends due tips and pending broadcasts; one instance per application (a JobQueue job)."""
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+
+    async def __call__(self, context: AppContext) -> None:
+        await self.run(context.bot)
+
+    async def run(self, bot: AnyBot) -> None:
+        """Send everything that is due now, batch after batch, then finish broadcasts."""
+        await self._drain(bot, self._claim_tips, self._deliver_tip)
+        await self._drain(bot, self._claim_targets, self._deliver_broadcast)
+        await self._report_finished_broadcasts(bot)
+
+    async def _drain(
+        self,
+        bot: AnyBot,
+        claim: Callable[[], Awaitable[Sequence[Claim]]],
+        deliver: Callable[[AnyBot, Claim], Awaitable[None]],
+    ) -> None:
+        gate = asyncio.Semaphore(SENDERS)
+
+        async def one(item: Claim) -> None:
+            async with gate:
+                await deliver(bot, item)
+
+        while batch := await claim():
+            await asyncio.gather(*(one(item) for item in batch))
+
+    async def _claim_tips(self) -> list[TipClaim]:
+        store, now = self.services.store, self.services.clock()
+        return await store.claim_due_tips(now=now, limit=BATCH, lease_seconds=LEASE_SECONDS)
+
+    async def _claim_targets(self) -> list[BroadcastClaim]:
+        store, now = self.services.store, self.services.clock()
+        return await store.claim_broadcast_targets(
+            now=now, limit=BATCH, lease_seconds=LEASE_SECONDS
+        )
+
+    async def _send(
+        self, bot: AnyBot, chat_id: int, text: str, markup: InlineKeyboardMarkup | None
+    ) -> DeliveryStatus | timedelta:
+        """Send one message: a final status, or how long to wait before trying again."""
+        retry = timedelta(seconds=self.services.settings.tip_check_seconds)
+        try:
+            await bot.send_message(
+                chat_id, text, reply_markup=markup, rate_limit_args=BROADCAST_LANE
+            )
+        except Forbidden:
+            return DeliveryStatus.BLOCKED
+        except BadRequest as exc:
+            if "chat not found" in exc.message.lower():
+                return DeliveryStatus.BLOCKED
+            log.error("message to %s refused: %s", chat_id, exc.message)
+            return DeliveryStatus.FAILED
+        except RetryAfter as exc:  # the limiter already retried; try again after Telegram's wait
+            return max(retry, _seconds(exc.retry_after))
+        except TelegramError as exc:  # network trouble, 5xx, timeouts: try again later
+            log.warning("message to %s not sent, will retry: %s", chat_id, exc)
+            return retry
+        return DeliveryStatus.SENT
+
+    async def _deliver_tip(self, bot: AnyBot, claim: TipClaim) -> None:
+        services = self.services
+        store, library, settings = services.store, services.library, services.settings
+        if not library.has_method(claim.method_id) or claim.position >= library.tip_count(
+            claim.method_id
+        ):
+            await store.unsubscribe(claim.user_id, claim.method_id)  # removed or shortened content
+            return
+        language = claim.language or settings.default_language
+        text, markup = tip_message(library, language, claim.method_id, claim.position)
+        outcome = await self._send(bot, claim.user_id, text, markup)
+        now = services.clock()
+        if isinstance(outcome, timedelta):
+            await store.release_tip(claim, retry_at=now + outcome)
+            return
+        due = next_due(
+            claim.due,
+            now,
+            timedelta(seconds=settings.tip_interval_seconds),
+            weekday=claim.weekday,
+            hour=claim.hour,
+            minute=claim.minute,
+            tz=settings.timezone,
+        )
+        await store.complete_tip(
+            claim,
+            now=now,
+            status=outcome,
+            next_due=due,
+            tip_count=library.tip_count(claim.method_id),
+        )
+
+    async def _deliver_broadcast(self, bot: AnyBot, claim: BroadcastClaim) -> None:
+        outcome = await self._send(bot, claim.user_id, claim.text, None)
+        now = self.services.clock()
+        if isinstance(outcome, timedelta):
+            await self.services.store.release_broadcast_target(claim, retry_at=now + outcome)
+        else:
+            await self.services.store.complete_broadcast_target(claim, outcome, now=now)
+
+    async def _report_finished_broadcasts(self, bot: AnyBot) -> None:
+        store, library = self.services.store, self.services.library
+        for broadcast in await store.unfinished_broadcasts():
+            report = await store.broadcast_report(broadcast.id)
+            if report["pending"]:
+                continue
+            await store.finish_broadcast(broadcast.id, now=self.services.clock())
+            if broadcast.created_by is None:
+                continue
+            admin = await store.get_user(broadcast.created_by)
+            language = (
+                admin.language if admin else None
+            ) or self.services.settings.default_language
+            text = library.t(language, "admin.broadcast_done", **report)
+            try:
+                await bot.send_message(broadcast.created_by, text)
+            except TelegramError as exc:
+                log.warning("broadcast %s report not delivered: %s", broadcast.id, exc)
+
+
+def _seconds(value: Any) -> timedelta:
+    return value if isinstance(value, timedelta) else timedelta(seconds=float(value))

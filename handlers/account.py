@@ -1,0 +1,97 @@
+"""Data rights: /mydata shows everything stored about the user; /forget deletes all of it."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from telegram import Update
+from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, filters
+
+from bot.context import AppContext
+from bot.ui import button, keyboard, nav_row, show
+
+FORGET = "forget"
+FORGET_CONFIRMED = "forget:yes"
+LANGUAGE_NAMES = {"bn": "বাংলা", "en": "English"}
+
+
+async def my_data(update: Update, ctx: AppContext) -> None:
+    assert update.effective_user is not None
+    data = await ctx.store.export_user(update.effective_user.id)
+    none = ctx.t("data.none")
+    user = data.get("user") or {}
+    tz = ctx.services.settings.timezone
+
+    def when(iso: str | None) -> str:
+        return (
+            ctx.library.when(ctx.lang, datetime.fromisoformat(iso).astimezone(tz)) if iso else none
+        )
+
+    def method_name(method_id: str) -> str:
+        if ctx.library.has_method(method_id):
+            return ctx.library.method(ctx.lang, method_id).button
+        return method_id  # a method since removed from the content: still the user's data
+
+    def path_line(path: dict[str, Any]) -> str:
+        done = len(path["done_steps"])
+        if not ctx.library.has_method(path["method_id"]):
+            return f"{path['method_id']} ({ctx.digits(done)})"
+        total = len(ctx.library.method(ctx.lang, path["method_id"]).first_steps)
+        return (
+            f"{method_name(path['method_id'])} ({ctx.t('path.progress', done=done, total=total)})"
+        )
+
+    paths = [path_line(p) for p in data.get("paths", [])]
+    quiz = data.get("quiz")
+    subs = [
+        f"{method_name(s['method_id'])} ({'🔔' if s['active'] else '🔕'})"
+        for s in data.get("subscriptions", [])
+    ]
+    lines = [
+        ctx.t("data.title"),
+        "",
+        ctx.t("data.language", value=LANGUAGE_NAMES.get(user.get("language") or "", none)),
+        ctx.t("data.first_seen", value=when(user.get("first_seen"))),
+        ctx.t("data.last_seen", value=when(user.get("last_seen"))),
+        ctx.t("data.paths", value=", ".join(paths) or none),
+        ctx.t(
+            "data.quiz",
+            value=", ".join(method_name(m) for m in quiz["ranking"][:3]) if quiz else none,
+        ),
+        ctx.t("data.subscriptions", value=", ".join(subs) or none),
+        ctx.t("data.tips_sent", value=data.get("tips_sent", {}).get("count", 0)),
+        "",
+        ctx.t("data.footer"),
+    ]
+    await show(update, ctx, "\n".join(lines), keyboard([nav_row(ctx)]))
+
+
+async def forget(update: Update, ctx: AppContext) -> None:
+    rows = [
+        [button(ctx.t("btn.forget_yes"), FORGET_CONFIRMED)],
+        [button(ctx.t("btn.cancel"), FORGET + ":no")],
+    ]
+    await show(update, ctx, ctx.t("data.forget_confirm"), keyboard(rows))
+
+
+async def forget_answer(update: Update, ctx: AppContext) -> None:
+    assert update.effective_user is not None and ctx.match is not None
+    if ctx.match.group(1) != "yes":
+        await show(update, ctx, ctx.t("data.kept"), keyboard([nav_row(ctx)]))
+        return
+    user_id = update.effective_user.id
+    await ctx.store.forget_user(user_id)
+    # PTB keeps its own copies in memory and would write them back on the next save.
+    ctx.application.drop_user_data(user_id)
+    ctx.application.drop_chat_data(user_id)
+    await show(update, ctx, ctx.t("data.forgotten"), None)
+
+
+def handlers() -> list[BaseHandler[Update, AppContext, None]]:
+    private = filters.ChatType.PRIVATE
+    return [
+        CommandHandler("mydata", my_data, filters=private),
+        CommandHandler("forget", forget, filters=private),
+        CallbackQueryHandler(forget_answer, pattern=f"^{FORGET}:(yes|no)$"),
+    ]

@@ -1,0 +1,123 @@
+"""Admin commands, for the user ids in ADMIN_IDS only: /stats and /broadcast.
+
+Anyone else falls through to the ordinary "unknown command" answer, so the commands stay unseen.
+A broadcast is written, previewed and confirmed; the durable tips dispatcher then sends it, paced
+on the broadcast lane, and reports sent/blocked/failed to the admin when it is done.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from typing import Any
+
+from telegram import Update
+from telegram.ext import (
+    BaseHandler,
+    CallbackQueryHandler,
+    CommandHandler,
+    ConversationHandler,
+    MessageHandler,
+    filters,
+)
+
+from bot.context import AppContext
+from bot.tips import dispatch_soon
+from bot.ui import button, keyboard, show
+
+WRITING, CONFIRMING = range(2)
+AUDIENCES = {"all": None, "bn": "bn", "en": "en"}
+LANGUAGE_NAMES = {"bn": "বাংলা", "en": "English", None: "—"}
+
+
+async def stats(update: Update, ctx: AppContext) -> None:
+    numbers = await ctx.store.stats(now=ctx.now())
+
+    languages = [
+        f"{LANGUAGE_NAMES.get(k, k)} {ctx.digits(v)}" for k, v in numbers.by_language.items()
+    ]
+    paths = [f"{_method(ctx, k)} {ctx.digits(v)}" for k, v in numbers.paths_by_method.items()]
+    text = ctx.t(
+        "admin.stats",
+        users=numbers.users,
+        active=numbers.active_users,
+        languages=", ".join(languages) or "—",
+        paths=", ".join(paths) or "—",
+        subscriptions=numbers.active_subscriptions,
+        paused=numbers.paused_subscriptions,
+        blocked=numbers.blocked_users,
+        tips_sent=numbers.tips_sent,
+        groups=numbers.groups,
+    )
+    await show(update, ctx, text, None)
+
+
+def _method(ctx: AppContext, method_id: str) -> str:
+    return (
+        ctx.library.method(ctx.lang, method_id).button
+        if ctx.library.has_method(method_id)
+        else method_id
+    )
+
+
+async def start_broadcast(update: Update, ctx: AppContext) -> int:
+    await show(update, ctx, ctx.t("admin.broadcast_ask"), None)
+    return WRITING
+
+
+async def preview(update: Update, ctx: AppContext) -> int:
+    message = update.effective_message
+    assert message is not None and ctx.user_data is not None
+    ctx.user_data["broadcast"] = message.text_html  # Telegram's own formatting, as valid HTML
+    await message.reply_text(message.text_html)
+    rows = [
+        [button(ctx.t("btn.broadcast_all"), "bc:all")],
+        [button(ctx.t("btn.broadcast_bn"), "bc:bn"), button(ctx.t("btn.broadcast_en"), "bc:en")],
+        [button(ctx.t("btn.cancel"), "bc:no")],
+    ]
+    await message.reply_text(ctx.t("admin.broadcast_preview"), reply_markup=keyboard(rows))
+    return CONFIRMING
+
+
+async def confirm(update: Update, ctx: AppContext) -> int:
+    assert ctx.match is not None and ctx.user_data is not None and update.effective_user is not None
+    choice, text = ctx.match.group(1), ctx.user_data.pop("broadcast", None)
+    if choice == "no" or not text:
+        await show(update, ctx, ctx.t("admin.broadcast_cancelled"), None)
+        return ConversationHandler.END
+    language = AUDIENCES[choice]
+    store = ctx.store
+    broadcast_id = await store.create_broadcast(
+        text,
+        language=language,
+        created_by=update.effective_user.id,
+        now=ctx.now(),
+        include_unset_language=language == ctx.services.settings.default_language,
+    )
+    count = (await store.broadcast_report(broadcast_id))["pending"]
+    await show(update, ctx, ctx.t("admin.broadcast_queued", count=count), None)
+    dispatch_soon(ctx.job_queue)
+    return ConversationHandler.END
+
+
+async def cancel(update: Update, ctx: AppContext) -> int:
+    if ctx.user_data is not None:
+        ctx.user_data.pop("broadcast", None)
+    await show(update, ctx, ctx.t("admin.broadcast_cancelled"), None)
+    return ConversationHandler.END
+
+
+def handlers(admin_ids: Collection[int]) -> list[BaseHandler[Update, AppContext, Any]]:
+    admins = filters.User(user_id=admin_ids) & filters.ChatType.PRIVATE
+    return [
+        CommandHandler("stats", stats, filters=admins),
+        ConversationHandler(
+            entry_points=[CommandHandler("broadcast", start_broadcast, filters=admins)],
+            states={
+                WRITING: [MessageHandler(admins & filters.TEXT & ~filters.COMMAND, preview)],
+                CONFIRMING: [CallbackQueryHandler(confirm, pattern="^bc:(all|bn|en|no)$")],
+            },
+            fallbacks=[CommandHandler("cancel", cancel, filters=admins)],
+            name="broadcast",
+            persistent=True,
+        ),
+    ]

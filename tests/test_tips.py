@@ -1,0 +1,226 @@
+"""Weekly tips: subscribe, receive in order on schedule, stop, resume, and survive faults and restarts.
+
+The dispatcher runs at the injected clock's time; `bot.dispatch()` is one run of the JobQueue job.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from conftest import BotHarness
+
+from bot.fakeapi import BotMessage, UserDriver
+from bot.store import DeliveryStatus
+from bot.tips import next_due, next_slot
+
+WEEK = 7 * 24 * 3600
+DHAKA = ZoneInfo("Asia/Dhaka")
+
+
+def is_tip(message: BotMessage) -> bool:
+    return message.text.startswith("💡") and " · " in message.text.split("\n")[0]
+
+
+def tips_of(bot: BotHarness, user: UserDriver) -> list[BotMessage]:
+    return [m for m in bot.api.sent_to(user.id) if is_tip(m)]
+
+
+def week_of(message: BotMessage) -> str:
+    return message.text.split("\n")[0]
+
+
+async def subscribed(bot: BotHarness, method_id: str = "youtube") -> UserDriver:
+    user = bot.user("Rahim")
+    await user.send(f"/start {method_id}")
+    reply = await user.press("সাপ্তাহিক টিপস নিন")
+    assert reply.callback_answer is not None and "চালু হলো" in (reply.callback_answer.text or "")
+    await bot.wait_for(user.id, is_tip)  # the first tip, right away
+    return user
+
+
+async def test_first_tip_right_away_then_one_a_week_in_order(bot: BotHarness) -> None:
+    user = await subscribed(bot)
+    assert "সপ্তাহ ১/১৩" in week_of(tips_of(bot, user)[0])
+    await bot.dispatch()
+    assert len(tips_of(bot, user)) == 1  # nothing more is due yet
+    for week in ("২", "৩"):
+        bot.clock.advance(WEEK)
+        await bot.dispatch()
+        assert f"সপ্তাহ {week}/১৩" in week_of(tips_of(bot, user)[-1])
+    assert len(tips_of(bot, user)) == 3
+    first = tips_of(bot, user)[0]
+    assert first.button_texts() == [
+        "✅ পরের ধাপটি শেষ করেছি",
+        "🎬 YouTube ও ভিডিও এডিটিং",
+        "🔕 টিপস বন্ধ করুন",
+    ]
+
+
+async def test_tips_screen_shows_next_time_in_bangla(bot: BotHarness) -> None:
+    user = await subscribed(bot)
+    reply = await user.send("/tips")
+    # subscribed on Monday 15:00 in Dhaka: the next tip comes on the Monday after, same time
+    assert "সপ্তাহ ২/১৩" in reply.text and "সোমবার, ৩০ নভেম্বর, ৩:০০ PM" in reply.text
+
+
+async def test_unsubscribe_from_a_tip_then_resume_where_left_off(bot: BotHarness) -> None:
+    user = await subscribed(bot)
+    bot.clock.advance(WEEK)
+    await bot.dispatch()
+    reply = await user.press("টিপস বন্ধ করুন", message=tips_of(bot, user)[-1])
+    assert reply.callback_answer is not None and reply.callback_answer.show_alert
+    bot.clock.advance(3 * WEEK)
+    await bot.dispatch()
+    assert len(tips_of(bot, user)) == 2
+    reply = await user.send("/tips")
+    assert "বন্ধ আছে" in reply.text
+    await user.press("🔔 YouTube")
+    third = await bot.wait_for(user.id, lambda m: is_tip(m) and "সপ্তাহ ৩/১৩" in m.text)
+    assert is_tip(third)
+
+
+async def test_stop_command_stops_everything(bot: BotHarness) -> None:
+    user = await subscribed(bot)
+    reply = await user.send("/stop")
+    assert "সব টিপস বন্ধ" in reply.text
+    bot.clock.advance(WEEK)
+    await bot.dispatch()
+    assert len(tips_of(bot, user)) == 1
+    assert "কোনো টিপস চালু নেই" in (await user.send("/unsubscribe")).text
+
+
+async def test_blocked_user_is_paused_until_they_come_back(bot: BotHarness) -> None:
+    user = await subscribed(bot)
+    user.user.blocked = True  # blocked without the bot hearing of it: the next send gets a 403
+    bot.clock.advance(WEEK)
+    await bot.dispatch()
+    assert len(tips_of(bot, user)) == 1
+    assert (await bot.store.get_user(user.id)).blocked  # type: ignore[union-attr]
+    bot.clock.advance(WEEK)
+    await bot.dispatch()  # paused: not even tried
+    assert [c.error_code for c in bot.api.calls_to("sendMessage")].count(403) == 1
+    await user.unblock()
+    await bot.dispatch()
+    assert "সপ্তাহ ২/১৩" in week_of(tips_of(bot, user)[-1])  # the tip that bounced, not a skipped one
+
+
+async def test_block_update_pauses_and_start_resumes(bot: BotHarness) -> None:
+    user = await subscribed(bot)
+    await user.block()
+    bot.clock.advance(WEEK)
+    await bot.dispatch()
+    assert not [c for c in bot.api.calls_to("sendMessage") if c.error_code == 403]
+    user.user.blocked = False
+    await user.send("/start")
+    await bot.dispatch()
+    assert len(tips_of(bot, user)) == 2
+
+
+async def test_server_errors_are_retried_and_delivered_once(bot: BotHarness) -> None:
+    user = await subscribed(bot)
+    bot.clock.advance(WEEK)
+    bot.api.fail_next("sendMessage", status=502, description="Bad Gateway", chat_id=user.id)
+    await bot.dispatch()
+    assert len(tips_of(bot, user)) == 1
+    bot.clock.advance(bot.settings.tip_check_seconds)
+    await bot.dispatch()
+    await bot.dispatch()
+    assert [week_of(m) for m in tips_of(bot, user)][-1].endswith("সপ্তাহ ২/১৩")
+    assert len(tips_of(bot, user)) == 2
+
+
+async def test_flood_wait_is_honoured(bot: BotHarness) -> None:
+    user = await subscribed(bot)
+    bot.clock.advance(WEEK)
+    bot.api.fail_next("sendMessage", status=429, retry_after=1, chat_id=user.id)
+    await bot.dispatch()
+    bot.clock.advance(bot.settings.tip_check_seconds)
+    await bot.dispatch()
+    assert len(tips_of(bot, user)) == 2
+    assert [c.error_code for c in bot.api.calls_to("sendMessage")].count(429) == 1
+
+
+async def test_restart_mid_dispatch_loses_nothing(bot: BotHarness) -> None:
+    users = [bot.user(f"User{i}") for i in range(5)]
+    for user in users:
+        await user.send("/start stock")
+        await user.press("সাপ্তাহিক টিপস নিন")
+    for user in users:
+        await bot.wait_for(user.id, is_tip)
+    bot.clock.advance(WEEK)
+    # A sender claims every due tip and dies before sending any of them.
+    claims = await bot.store.claim_due_tips(now=bot.clock(), limit=100, lease_seconds=300)  # type: ignore[union-attr]
+    assert len(claims) == 5
+    await bot.restart()
+    await bot.dispatch()
+    assert all(len(tips_of(bot, u)) == 1 for u in users)  # still leased to the dead sender
+    bot.clock.advance(301)
+    await bot.dispatch()
+    for user in users:
+        assert [week_of(m).split("সপ্তাহ ")[1] for m in tips_of(bot, user)] == ["১/১২", "২/১২"]
+
+
+async def test_last_tip_offers_another_path_and_resubscribing_starts_over(bot: BotHarness) -> None:
+    user = await subscribed(bot, "stock")
+    for _ in range(11):
+        bot.clock.advance(WEEK)
+        await bot.dispatch()
+    last = tips_of(bot, user)[-1]
+    assert "সপ্তাহ ১২/১২" in week_of(last) and "শেষ টিপ" in last.text
+    assert any("কোন পথ" in t for t in last.button_texts())
+    bot.clock.advance(WEEK)
+    await bot.dispatch()
+    assert len(tips_of(bot, user)) == 12
+    reply = await user.send("/tips")
+    assert "সব টিপস পাঠানো হয়েছে" in reply.text
+    await user.press("🔄")
+    await bot.wait_for(user.id, lambda m: m.message_id > last.message_id and is_tip(m))
+    assert "সপ্তাহ ১/১২" in week_of(tips_of(bot, user)[-1])
+
+
+async def test_step_done_under_a_tip_ticks_the_next_step(bot: BotHarness) -> None:
+    user = await subscribed(bot)
+    reply = await user.press("পরের ধাপটি শেষ করেছি", message=tips_of(bot, user)[0])
+    assert reply.callback_answer is not None and "ধাপ ১" in (reply.callback_answer.text or "")
+    await user.press("পরের ধাপটি শেষ করেছি", message=tips_of(bot, user)[0])
+    assert "২/৭" in (await user.send("/mypath")).text
+
+
+async def test_changing_the_day_and_hour(bot: BotHarness) -> None:
+    user = await subscribed(bot)
+    await user.send("/tips")
+    await user.press("দিন ও সময় বদলান")
+    await user.press("শুক্রবার")
+    reply = await user.press("^৮:০০ PM$")
+    assert "শুক্রবার, ২৭ নভেম্বর, ৮:০০ PM" in reply.text
+    bot.clock.now = datetime(2026, 11, 27, 14, 0, tzinfo=UTC)  # Friday 20:00 in Dhaka
+    await bot.dispatch()
+    assert len(tips_of(bot, user)) == 2
+
+
+def test_next_due_keeps_the_weekday_and_skips_a_backlog() -> None:
+    due = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)  # Monday 15:00 Dhaka
+    week = timedelta(seconds=WEEK)
+    sent_late = due + timedelta(hours=5)
+    following = next_due(due, sent_late, week, weekday=0, hour=15, minute=0, tz=DHAKA)
+    assert following == datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
+    after_downtime = due + timedelta(days=40)
+    resumed = next_due(due, after_downtime, week, weekday=0, hour=15, minute=0, tz=DHAKA)
+    assert resumed > after_downtime and resumed - after_downtime <= week
+    assert resumed.astimezone(DHAKA).weekday() == 0 and resumed.astimezone(DHAKA).hour == 15
+    short = next_due(due, due, timedelta(seconds=2), weekday=0, hour=15, minute=0, tz=DHAKA)
+    assert short == due + timedelta(seconds=2)
+
+
+def test_next_slot_in_dhaka() -> None:
+    monday_noon_utc = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)  # Monday 18:00 Dhaka
+    slot = next_slot(monday_noon_utc, weekday=4, hour=20, minute=0, tz=DHAKA)
+    assert slot == datetime(2026, 11, 27, 14, 0, tzinfo=UTC)
+
+
+async def test_delivery_log_records_each_tip(bot: BotHarness) -> None:
+    user = await subscribed(bot)
+    exported = await bot.store.export_user(user.id)  # type: ignore[union-attr]
+    assert exported["tips_sent"]["count"] == 1
+    assert DeliveryStatus.SENT == "sent"
