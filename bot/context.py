@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +21,26 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+class AnsweredQueries:
+    """Ids of callback queries already answered, so the error handler never answers twice.
+
+    PTB gives the error handler a new context, and updates take no attributes; the last few
+    thousand ids are plenty, since Telegram refuses an answer after a few seconds anyway.
+    """
+
+    def __init__(self, keep: int = 4096) -> None:
+        self._ids: OrderedDict[str, None] = OrderedDict()
+        self._keep = keep
+
+    def add(self, query_id: str) -> None:
+        self._ids[query_id] = None
+        if len(self._ids) > self._keep:
+            self._ids.popitem(last=False)
+
+    def __contains__(self, query_id: object) -> bool:
+        return query_id in self._ids
+
+
 @dataclass
 class Services:
     """Long-lived components shared by all handlers; built once in `bot.app.build_application`."""
@@ -28,6 +49,7 @@ class Services:
     library: Library
     store: Store
     clock: Callable[[], datetime] = utc_now
+    answered: AnsweredQueries = field(default_factory=AnsweredQueries)
 
 
 class BotData(dict[str, Any]):
@@ -48,7 +70,6 @@ class AppContext(CallbackContext[ExtBot[None], dict[str, Any], dict[str, Any], B
         super().__init__(application, chat_id=chat_id, user_id=user_id)
         self.lang: str = self.services.settings.default_language
         self.is_new_user = False
-        self.callback_answered = False
 
     @property
     def services(self) -> Services:

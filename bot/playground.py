@@ -21,6 +21,7 @@ from bot.content import ContentError, load_library
 from bot.fakeapi import BotMessage, FakeBotAPI, Reply, TrackingUpdateProcessor, UserDriver
 from bot.store import open_store
 
+CATCH_UP_SECONDS = 0.3  # how long to wait for messages the bot sends by itself
 HELP = (
     "Type a message or a command (/start, /quiz, /language …) and press Enter.\n"
     "Type a button's number to press it; 'q' or Ctrl-D quits."
@@ -69,7 +70,7 @@ async def _chat(
             )
             async with running(application, poll_timeout=1):
                 user = api.private_user("You", language_code=settings.default_language)
-                session = _Session(user, stdout, color)
+                session = _Session(api, user, stdout, color)
                 session.say(HELP)
                 session.show(await user.send("/start"))
                 await session.loop(stdin)
@@ -77,18 +78,24 @@ async def _chat(
 
 
 class _Session:
-    def __init__(self, user: UserDriver, out: TextIO, color: bool) -> None:
+    def __init__(self, api: FakeBotAPI, user: UserDriver, out: TextIO, color: bool) -> None:
+        self.api = api
         self.user = user
         self.out = out
         self.color = color
+        self.seen: set[int] = set()
 
     def say(self, text: str) -> None:
         print(text, file=self.out, flush=True)
 
+    def show_message(self, message: BotMessage) -> None:
+        self.seen.add(message.message_id)
+        marker = "✏️  (edited)" if message.edited else "🤖"
+        self.say(f"\n{marker}\n{message.render(ansi=self.color)}")
+
     def show(self, reply: Reply) -> None:
         for message in reply.shown:
-            marker = "✏️  (edited)" if message.edited else "🤖"
-            self.say(f"\n{marker}\n{message.render(ansi=self.color)}")
+            self.show_message(message)
         if reply.callback_answer is not None and reply.callback_answer.text:
             self.say(f"\n💬 {reply.callback_answer.text}")
         if reply.url:
@@ -113,6 +120,15 @@ class _Session:
                 self.show(await self._act(text))
             except AssertionError as exc:  # e.g. no such button number
                 self.say(f"(!) {exc}")
+            await self.catch_up()
+
+    async def catch_up(self) -> None:
+        """Show what the bot sent on its own (a weekly tip right after subscribing, say)."""
+        while await self.api.wait_event(CATCH_UP_SECONDS):
+            pass
+        for message in self.user.messages:
+            if message.message_id not in self.seen:
+                self.show_message(message)
 
     async def _act(self, text: str) -> Reply:
         if text.isdigit():

@@ -52,9 +52,10 @@ async def answer(
 ) -> None:
     """Answer the tapped button once; Telegram shows a spinner until we do."""
     query = update.callback_query
-    if query is None or ctx.callback_answered:
+    answered = ctx.services.answered
+    if query is None or query.id in answered:
         return
-    ctx.callback_answered = True
+    answered.add(query.id)
     await query.answer(text, show_alert=alert)
 
 

@@ -49,7 +49,11 @@ async def show_tips(update: Update, ctx: AppContext) -> None:
             lines.append(ctx.t("tips.done", name=method.button))
             rows.append([button(f"🔄 {method.button}", callbacks.subscribe(sub.method_id))])
         elif sub.active:
-            when = ctx.library.when(ctx.lang, sub.next_due.astimezone(tz))
+            when = (
+                ctx.library.when(ctx.lang, sub.next_due.astimezone(tz))
+                if sub.next_due > ctx.now()
+                else ctx.t("tips.now")
+            )
             lines.append(ctx.t("tips.active", name=method.button, n=week, total=total, when=when))
             rows.append(
                 [

@@ -148,3 +148,14 @@ def test_playground_driven_through_stdin(tmp_path: Path) -> None:
     assert "YouTube" in out and "Cost to start" in out  # search, then the card by its number
     assert "there is no button 42" in out
     assert "*" in out  # bold is shown readably
+
+
+async def test_a_failed_edit_after_answering_is_not_answered_twice(bot: BotHarness) -> None:
+    user = bot.user("Karim")
+    await user.send("/start")
+    bot.api.fail_next("editMessageText", status=500, description="Internal Server Error")
+    reply = await user.press("সব পদ্ধতি")
+    assert reply.callback_answer is not None
+    assert (
+        len(bot.api.calls_to("answerCallbackQuery")) == 1
+    )  # and the fixture checks: no rejections
