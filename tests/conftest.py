@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
-from contextlib import AsyncExitStack
+from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -17,7 +17,7 @@ import pytest
 from bot.app import BotApplication, build_application, running
 from bot.config import Settings
 from bot.content import Library, load_library
-from bot.fakeapi import BotMessage, FakeBotAPI, TrackingUpdateProcessor, UserDriver
+from bot.fakeapi import BotMessage, FakeBotAPI, FloodRules, TrackingUpdateProcessor, UserDriver
 from bot.store import SQLiteStore, open_store
 from bot.tips import Dispatcher
 
@@ -120,10 +120,17 @@ def make_settings(tmp_path: Path) -> Callable[..., Settings]:
     return make
 
 
-@pytest.fixture
-async def bot(make_settings: Callable[..., Settings], clock: Clock) -> AsyncIterator[BotHarness]:
-    async with FakeBotAPI() as api:
-        harness = BotHarness(api, make_settings(api), clock, CONTENT)
+@asynccontextmanager
+async def bot_against_fake(
+    make_settings: Callable[..., Settings],
+    clock: Clock,
+    *,
+    flood: FloodRules | bool = False,
+    **env: str,
+) -> AsyncIterator[BotHarness]:
+    """The running bot against a fresh fake Bot API, with extra settings (`ADMIN_IDS=...`)."""
+    async with FakeBotAPI(flood=flood) as api:
+        harness = BotHarness(api, make_settings(api, **env), clock, CONTENT)
         await harness.start()
         try:
             yield harness
@@ -131,3 +138,9 @@ async def bot(make_settings: Callable[..., Settings], clock: Clock) -> AsyncIter
             await harness.stop()
         # Whatever a test did, Telegram would have accepted every request the bot made.
         assert api.rejections == [], [f"{c.method}: {c.description}" for c in api.rejections]
+
+
+@pytest.fixture
+async def bot(make_settings: Callable[..., Settings], clock: Clock) -> AsyncIterator[BotHarness]:
+    async with bot_against_fake(make_settings, clock) as harness:
+        yield harness

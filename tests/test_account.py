@@ -6,10 +6,10 @@ import sqlite3
 from collections.abc import AsyncIterator, Callable
 
 import pytest
-from conftest import CONTENT, BotHarness, Clock
+from conftest import BotHarness, Clock, bot_against_fake
 
 from bot.config import Settings
-from bot.fakeapi import FakeBotAPI, UserDriver
+from bot.fakeapi import UserDriver
 
 ADMIN_ID = 10_000_001  # the fake's first private user
 
@@ -68,14 +68,8 @@ async def test_forget_deletes_every_row_after_confirming(bot: BotHarness) -> Non
 async def admin_bot(
     make_settings: Callable[..., Settings], clock: Clock
 ) -> AsyncIterator[BotHarness]:
-    async with FakeBotAPI() as api:
-        harness = BotHarness(api, make_settings(api, ADMIN_IDS=str(ADMIN_ID)), clock, CONTENT)
-        await harness.start()
-        try:
-            yield harness
-        finally:
-            await harness.stop()
-        assert api.rejections == []
+    async with bot_against_fake(make_settings, clock, ADMIN_IDS=str(ADMIN_ID)) as harness:
+        yield harness
 
 
 async def test_admin_commands_look_unknown_to_everyone_else(bot: BotHarness) -> None:

@@ -8,10 +8,10 @@ from collections.abc import AsyncIterator, Callable
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from conftest import CONTENT, BotHarness, Clock
+from conftest import CONTENT, BotHarness, Clock, bot_against_fake
 
 from bot.config import Settings
-from bot.fakeapi import FakeBotAPI, FloodRules, GroupDriver, InlineAnswer, UserDriver
+from bot.fakeapi import FloodRules, GroupDriver, InlineAnswer, UserDriver
 
 DEEP_LINK = "https://t.me/AyerPothBot?start="
 
@@ -215,14 +215,8 @@ async def tight_bot(
 ) -> AsyncIterator[BotHarness]:
     """The bot against a fake whose group limit (4 at once) is far below the rate limiter's 20."""
     rules = FloodRules(group_burst=4, group_per_minute=600)
-    async with FakeBotAPI(flood=rules) as api:
-        harness = BotHarness(api, make_settings(api), clock, CONTENT)
-        await harness.start()
-        try:
-            yield harness
-        finally:
-            await harness.stop()
-        assert api.rejections == [], [f"{c.method}: {c.description}" for c in api.rejections]
+    async with bot_against_fake(make_settings, clock, flood=rules) as harness:
+        yield harness
 
 
 async def test_a_burst_of_group_taps_waits_out_429s(

@@ -932,37 +932,29 @@ class FakeBotAPI:
         )
 
     async def _edit_message_text(self, params: Params) -> dict[str, Any]:
-        old = self._stored_message(params, "message to edit not found")
-        if old.kind != "text":
-            raise bad_request("there is no text in the message to edit")
-        parsed = format_text(params.get("text"), params.get("parse_mode"), params.get("entities"))
-        markup = params.get("reply_markup")
-        validate_reply_markup(markup, inline_only=True)
-        new = replace(
-            old,
-            html=_html_of(params, "text"),
-            text=parsed.plain,
-            entities=parsed.entities,
-            reply_markup=markup,
-        )
-        self._throttle(self.chats[old.chat_id], edit=True)
-        return self._edited(old, new)
+        return self._edit_content(params, caption=False)
 
     async def _edit_message_caption(self, params: Params) -> dict[str, Any]:
+        return self._edit_content(params, caption=True)
+
+    def _edit_content(self, params: Params, *, caption: bool) -> dict[str, Any]:
+        """editMessageText / editMessageCaption: the same rules on a text or a media message."""
         old = self._stored_message(params, "message to edit not found")
-        if old.kind == "text":
-            raise bad_request("there is no caption in the message to edit")
+        if (old.kind != "text") != caption:
+            what = "caption" if caption else "text"
+            raise bad_request(f"there is no {what} in the message to edit")
+        field = "caption" if caption else "text"
         parsed = format_text(
-            params.get("caption"),
+            params.get(field),
             params.get("parse_mode"),
-            params.get("caption_entities"),
-            caption=True,
+            params.get("caption_entities" if caption else "entities"),
+            caption=caption,
         )
         markup = params.get("reply_markup")
         validate_reply_markup(markup, inline_only=True)
         new = replace(
             old,
-            html=_html_of(params, "caption"),
+            html=_html_of(params, field),
             text=parsed.plain,
             entities=parsed.entities,
             reply_markup=markup,
