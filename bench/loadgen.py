@@ -38,7 +38,7 @@ class BenchAPI(FakeBotAPI):
         super().__init__(track_processing=False, **options)
         self.pending: dict[int, _Pending] = {}
         self.screens: dict[int, BotMessage] = {}  # the newest message with buttons per chat
-        self.floods_by_method: dict[str, int] = {}
+        self.flooded_chats: list[int] = []  # the chat of every 429, in order
         self.unchanged = 0  # taps that asked for the screen already shown (Telegram says 400)
 
     def _record_event(self, kind: str, chat_id: int, **fields: Any) -> None:
@@ -64,7 +64,7 @@ class BenchAPI(FakeBotAPI):
         if error is None:
             return
         if error.error_code == 429:
-            self.floods_by_method[method] = self.floods_by_method.get(method, 0) + 1
+            self.flooded_chats.append(int(params.get("chat_id") or 0))
             return  # the bot is expected to retry
         chat_id = params.get("chat_id")
         if chat_id is None or int(chat_id) not in self.pending:

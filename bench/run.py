@@ -74,7 +74,7 @@ class BotProcess:
         self, contender: Contender, api: BenchAPI, workdir: Path, extra_env: dict[str, str]
     ):
         env = {
-            "PATH": os.environ.get("PATH", ""), "CU": os.environ.get("CU", "64"),
+            "PATH": os.environ.get("PATH", ""),
             "HOME": str(workdir),
             "PYTHONPATH": str(ROOT),
             "BOT_TOKEN": api.token,
@@ -147,7 +147,8 @@ async def measure(
     contender: Contender, users: int, actions: int, store_users: int, profile: Path | None = None
 ) -> dict[str, Any]:
     """One contender under the standard load: warm up, then `actions` actions per person."""
-    async with BenchAPI() as api:
+    api = BenchAPI()
+    async with api:
         with tempfile.TemporaryDirectory() as folder:
             workdir = Path(folder)
             if contender.store:
@@ -196,7 +197,8 @@ async def dispatch(
     3); edits are not counted, so taps (answer + edit) test only the limiter, not the emulation.
     """
     rules = FloodRules(count_edits=False)
-    async with BenchAPI(flood=rules) as api:
+    api = BenchAPI(flood=rules)
+    async with api:
         for i in range(recipients):
             api.private_user(f"Tip{i}").user.has_started = True
         tip_ids = list(range(10_000_001, 10_000_001 + recipients))
@@ -214,10 +216,12 @@ async def dispatch(
             )
             try:
                 # the dispatcher starts with the bot; warm-up is quick, as are the first tips
+                flood, api.flood = api.flood, None  # everyone opens the menu at once: not measured
                 await wait_ready(people[0])
                 await run_people(people, 1, taps=False)
+                api.flood = flood
                 tips_before = sum(1 for i in tip_ids if api.sent_to(i))
-                floods_before = dict(api.floods_by_method)
+                floods_before = len(api.flooded_chats)
                 stop = asyncio.Event()
                 asyncio.get_running_loop().call_later(seconds, stop.set)
                 results, elapsed = await run_people(
@@ -226,18 +230,17 @@ async def dispatch(
                 tips = sum(1 for i in tip_ids if api.sent_to(i)) - tips_before
             finally:
                 await process.stop()
-            floods = {
-                m: n - floods_before.get(m, 0)
-                for m, n in api.floods_by_method.items()
-                if n > floods_before.get(m, 0)
-            }
+            recipients_set = set(tip_ids)
+            flooded = api.flooded_chats[floods_before:]
+            tip_floods = sum(1 for chat in flooded if chat in recipients_set)
             return {
                 "name": f"dispatch-{limiter}",
                 **results.summary(elapsed),
                 "tips": tips,
                 "tips_per_s": tips / elapsed,
                 "broadcast_rate": 25.0,
-                "floods": floods,
+                "tip_floods": tip_floods,
+                "reply_floods": len(flooded) - tip_floods,
                 "lost_tips": sum(
                     1 for c in api.calls_to("sendMessage") if c.error_code and c.error_code != 429
                 ),

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
@@ -126,7 +127,15 @@ async def identify_user(update: Update, ctx: AppContext) -> None:
     if user is None or user.is_bot:
         return
     if chat is not None and chat.type == ChatType.PRIVATE:
-        record = await ctx.store.touch_user(user.id, now=ctx.now())
+        try:
+            record = await ctx.store.touch_user(user.id, now=ctx.now())
+        except sqlite3.Error as exc:
+            # Disk full, or locked past busy_timeout: still answer, in the language on file;
+            # a handler that must write fails on its own and gets the apology.
+            log.error("could not record user %s (answering anyway): %s", user.id, exc)
+            saved = await ctx.store.get_user(user.id)
+            ctx.lang = (saved.language if saved else None) or settings.default_language
+            return
         ctx.is_new_user = record.first_seen == record.last_seen
         ctx.lang = record.language or settings.default_language
     elif chat is None:  # inline queries: saved language, else the app's language, else the default
@@ -149,9 +158,18 @@ async def track_block(update: Update, ctx: AppContext) -> None:
 async def _post_init(application: BotApplication) -> None:
     services = application.bot_data.services
     await publish_commands(application, services.library, services.settings.default_language)
+    # Leases left by a killed process: send those tips now, not when the lease runs out.
+    if released := await services.store.release_all_claims():
+        log.warning("%d message(s) in flight when the last run stopped will be sent now", released)
     assert application.job_queue is not None
+    dispatcher = Dispatcher(services)
     application.job_queue.run_repeating(
-        Dispatcher(services), interval=services.settings.tip_check_seconds, first=0, name=JOB_NAME
+        dispatcher, interval=services.settings.tip_check_seconds, name=JOB_NAME
+    )
+    # PTB's first=0 does not run a repeating job at start-up (APScheduler skips to the next
+    # interval), so tips that fell due while the bot was down get their own run now.
+    application.job_queue.run_once(
+        dispatcher, 0, name=f"{JOB_NAME}-now", job_kwargs={"misfire_grace_time": None}
     )
     log.info("bot @%s ready", application.bot.username)
 

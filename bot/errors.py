@@ -23,14 +23,16 @@ async def on_error(update: object, ctx: AppContext) -> None:
     log.error("update %s failed: %r", update_id, ctx.error, exc_info=ctx.error)
     if not isinstance(update, Update) or isinstance(ctx.error, Forbidden):
         return
+    query = update.callback_query
     try:
-        if update.callback_query is not None:
+        if query is not None and query.id not in ctx.services.answered:
             await answer(update, ctx, ctx.t("error"))
         elif (
             update.effective_message is not None
             and update.effective_chat is not None
             and update.effective_chat.type == "private"
         ):
-            await update.effective_message.reply_text(ctx.t("error"))
+            # Also a tap already answered (the spinner stopped) whose screen then failed.
+            await update.effective_chat.send_message(ctx.t("error"))
     except TelegramError as exc:
         log.warning("could not apologise for update %s: %s", update_id, exc)

@@ -55,7 +55,9 @@ class LaneRateLimiter(BaseRateLimiter[dict[str, Any]]):
         clock: Callable[[], float] | None = None,
     ) -> None:
         self.broadcast_rate = broadcast_rate
-        self._broadcast = AsyncLimiter(broadcast_rate, 1)
+        # One at a time every 1/rate s, no burst: a burst on top of replies trips Telegram's
+        # bot-wide 30/s even when the average is below it.
+        self._broadcast = AsyncLimiter(1, 1 / broadcast_rate)
         self._group_max_rate = group_max_rate
         self._group_time_period = group_time_period
         self._groups: dict[int | str, AsyncLimiter] = {}

@@ -224,6 +224,7 @@ class Store(Protocol):
         tip_count: int,
     ) -> None: ...
     async def release_tip(self, claim: TipClaim, *, retry_at: datetime) -> None: ...
+    async def release_all_claims(self) -> int: ...
 
     # broadcasts
     async def create_broadcast(
@@ -817,6 +818,24 @@ class SQLiteStore:
             WHERE user_id = ? AND method_id = ?""",
             (_ts(retry_at), claim.user_id, claim.method_id),
         )
+
+    async def release_all_claims(self) -> int:
+        """Free every lease, of tips and broadcast recipients; returns how many. Start-up only.
+
+        One process runs the bot (Telegram serves one poller), so a lease found at start-up was
+        left by a process that died mid-dispatch: freeing it sends those messages now rather than
+        after the lease runs out. A released broadcast retry (claimed_until as "not before") is
+        simply tried again early.
+        """
+        async with self._write() as db:
+            tips = await db.execute(
+                "UPDATE subscriptions SET claimed_until = NULL WHERE claimed_until IS NOT NULL"
+            )
+            targets = await db.execute(
+                """UPDATE broadcast_targets SET claimed_until = NULL
+                WHERE status = 'pending' AND claimed_until IS NOT NULL"""
+            )
+            return tips.rowcount + targets.rowcount
 
     # broadcasts
 

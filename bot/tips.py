@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, TypeAlias, TypeVar
@@ -108,15 +109,42 @@ class Dispatcher:
 
     def __init__(self, services: Services) -> None:
         self.services = services
+        # Outcomes of sent messages that the database refused to record (disk full, locked too
+        # long). They are written before anything new goes out: else each lease expiry would
+        # send those messages again for as long as the fault lasts.
+        self._unrecorded: list[Callable[[], Awaitable[None]]] = []
 
     async def __call__(self, context: AppContext) -> None:
         await self.run(context.bot)
 
     async def run(self, bot: AnyBot) -> None:
         """Send everything that is due now, batch after batch, then finish broadcasts."""
-        await self._drain(bot, self._claim_tips, self._deliver_tip)
-        await self._drain(bot, self._claim_targets, self._deliver_broadcast)
-        await self._report_finished_broadcasts(bot)
+        try:
+            if not await self._record_unrecorded():
+                return
+            await self._drain(bot, self._claim_tips, self._deliver_tip)
+            await self._drain(bot, self._claim_targets, self._deliver_broadcast)
+            await self._report_finished_broadcasts(bot)
+        except sqlite3.Error as exc:  # claims are leased: whatever was cut short comes back
+            log.error("tips dispatch stopped, database error: %s", exc)
+
+    async def _record(self, write: Callable[[], Awaitable[None]]) -> None:
+        """Record a sent message's outcome, or keep it to record before sending anything else."""
+        try:
+            await write()
+        except sqlite3.Error as exc:
+            log.error("a sent message's outcome was not recorded, will retry: %s", exc)
+            self._unrecorded.append(write)
+
+    async def _record_unrecorded(self) -> bool:
+        while self._unrecorded:
+            try:
+                await self._unrecorded[0]()
+            except sqlite3.Error as exc:
+                log.error("database still refuses writes, no tips sent this time: %s", exc)
+                return False
+            self._unrecorded.pop(0)
+        return True
 
     async def _drain(
         self,
@@ -128,9 +156,10 @@ class Dispatcher:
 
         async def one(item: Claim) -> None:
             async with gate:
-                await deliver(bot, item)
+                if not self._unrecorded:  # else stop sending: the lease brings the rest back
+                    await deliver(bot, item)
 
-        while batch := await claim():
+        while not self._unrecorded and (batch := await claim()):
             await asyncio.gather(*(one(item) for item in batch))
 
     async def _claim_tips(self) -> list[TipClaim]:
@@ -179,7 +208,7 @@ class Dispatcher:
         outcome = await self._send(bot, claim.user_id, text, markup)
         now = services.clock()
         if isinstance(outcome, timedelta):
-            await store.release_tip(claim, retry_at=now + outcome)
+            await self._record(lambda: store.release_tip(claim, retry_at=now + outcome))
             return
         due = next_due(
             claim.due,
@@ -190,21 +219,23 @@ class Dispatcher:
             minute=claim.minute,
             tz=settings.timezone,
         )
-        await store.complete_tip(
-            claim,
-            now=now,
-            status=outcome,
-            next_due=due,
-            tip_count=library.tip_count(claim.method_id),
+        tip_count = library.tip_count(claim.method_id)
+        await self._record(
+            lambda: store.complete_tip(
+                claim, now=now, status=outcome, next_due=due, tip_count=tip_count
+            )
         )
 
     async def _deliver_broadcast(self, bot: AnyBot, claim: BroadcastClaim) -> None:
         outcome = await self._send(bot, claim.user_id, claim.text, None)
         now = self.services.clock()
+        store = self.services.store
         if isinstance(outcome, timedelta):
-            await self.services.store.release_broadcast_target(claim, retry_at=now + outcome)
+            await self._record(
+                lambda: store.release_broadcast_target(claim, retry_at=now + outcome)
+            )
         else:
-            await self.services.store.complete_broadcast_target(claim, outcome, now=now)
+            await self._record(lambda: store.complete_broadcast_target(claim, outcome, now=now))
 
     async def _report_finished_broadcasts(self, bot: AnyBot) -> None:
         store, library = self.services.store, self.services.library

@@ -4,12 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram import (
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    MaybeInaccessibleMessage,
+    Message,
+    Update,
+)
 from telegram.error import BadRequest
 from telegram.helpers import create_deep_linked_url
 
 from bot import callbacks
 from bot.context import AppContext
+from bot.telegram_html import TelegramHTMLError, parse_html
 
 Row = Sequence[InlineKeyboardButton]
 
@@ -64,15 +71,32 @@ async def show(
 ) -> None:
     """Edit the message whose button was tapped (navigation), or send a new one (commands)."""
     query = update.callback_query
-    if query is not None and query.message is not None and query.message.is_accessible:
+    if query is not None:  # also when its message is too old to edit: the spinner must stop
         await answer(update, ctx)
+    if query is not None and query.message is not None and query.message.is_accessible:
+        if _already_shown(query.message, text, markup):
+            return  # a second tap on the same button: Telegram would refuse the edit
         try:
             await query.edit_message_text(text, reply_markup=markup)
         except BadRequest as exc:
-            # A second tap on the same button asks for the screen already shown.
+            # The same screen that _already_shown could not tell apart (e.g. a link's URL).
             if "not modified" not in exc.message:
                 raise
         return
     message = update.effective_message
     if message is not None:
         await message.reply_text(text, reply_markup=markup)
+
+
+def _already_shown(message: MaybeInaccessibleMessage, text: str, markup: object) -> bool:
+    """Whether the message shows exactly this screen: same text, formatting and buttons."""
+    if not isinstance(message, Message) or message.reply_markup != markup:
+        return False
+    try:
+        parsed = parse_html(text).stripped()
+    except TelegramHTMLError:
+        return False
+    shown = {(e.type, e.offset, e.length) for e in message.entities}
+    return message.text == parsed.plain and shown == {
+        (e["type"], e["offset"], e["length"]) for e in parsed.entities
+    }

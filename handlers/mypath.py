@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from html import escape
+
 from telegram import Update
 from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, filters
 
@@ -41,7 +43,7 @@ async def show_paths(update: Update, ctx: AppContext) -> None:
             done=len(p.done_steps),
             total=len(method.first_steps),
         )
-        lines.append(f"{method.emoji} {method.button} — {progress}")
+        lines.append(f"{method.emoji} {escape(method.button)} — {progress}")  # "&" in names
         rows.append([button(f"{method.emoji} {method.button}", callbacks.path(p.method_id))])
     await show(update, ctx, "\n".join(lines), keyboard([*rows, nav_row(ctx)]))
 

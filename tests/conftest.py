@@ -19,7 +19,7 @@ from bot.config import Settings
 from bot.content import Library, load_library
 from bot.fakeapi import BotMessage, FakeBotAPI, FloodRules, TrackingUpdateProcessor, UserDriver
 from bot.store import SQLiteStore, open_store
-from bot.tips import Dispatcher
+from bot.tips import JOB_NAME, Dispatcher
 
 CONTENT = load_library(Settings().content_dir)
 
@@ -75,8 +75,10 @@ class BotHarness:
 
     async def dispatch(self) -> None:
         """One run of the tips dispatcher, as the JobQueue runs it, at the injected clock's time."""
-        assert self.app is not None
-        await Dispatcher(self.app.bot_data.services).run(self.app.bot)
+        assert self.app is not None and self.app.job_queue is not None
+        dispatcher = self.app.job_queue.get_jobs_by_name(JOB_NAME)[0].callback
+        assert isinstance(dispatcher, Dispatcher)  # the app's own: it keeps state between runs
+        await dispatcher.run(self.app.bot)
 
     async def wait_for(
         self,

@@ -39,7 +39,6 @@ def main() -> None:
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     store = loop.run_until_complete(open_store(settings.database_url))
-    import bot.app as A; A.CONCURRENT_UPDATES = int(os.environ.get("CU", "64"))
     application = build_application(settings, store, library=library)
     if args.limiter == "single":
         application.bot._rate_limiter = SingleBucket(max_retries=3)
