@@ -17,9 +17,10 @@ import json
 import os
 import pathlib
 import sqlite3
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from enum import Enum, StrEnum
 from typing import Any, Protocol
@@ -31,6 +32,8 @@ MAX_PATHS = 3
 MAX_STEPS = 63
 """Steps of a path are bits of one signed 64-bit INTEGER: indexes 0..62."""
 ACTIVE_DAYS = 7
+TOUCH_INTERVAL = timedelta(seconds=60)  # how stale users.last_seen may get, to spare writes
+RECENT_USERS = 20_000  # users remembered for that, a few MB
 """`Stats` counts users seen, and tips sent, in this many recent days."""
 
 
@@ -522,6 +525,12 @@ class SQLiteStore:
     def __init__(self, db: aiosqlite.Connection) -> None:
         self._db = db
         self._lock = asyncio.Lock()
+        # Users recorded in the last TOUCH_INTERVAL: their next update needs no write. Every
+        # method here that changes a users row forgets the user; one bot process per database.
+        self._recent: OrderedDict[int, User] = OrderedDict()
+
+    def _forget_recent(self, user_id: int) -> None:
+        self._recent.pop(user_id, None)
 
     async def close(self) -> None:
         async with self._lock:
@@ -547,11 +556,29 @@ class SQLiteStore:
     async def touch_user(
         self, user_id: int, *, now: datetime, language_hint: str | None = None
     ) -> User:
-        """Record that the user wrote (one upsert); writing again also means they unblocked us."""
+        """Record that the user wrote (one upsert); writing again also means they unblocked us.
+
+        A user seen less than TOUCH_INTERVAL ago is answered from memory: last_seen may lag by
+        that much, which saves a write on nearly every tap of a busy user.
+        """
+        recent = self._recent.get(user_id)
+        if (
+            recent is not None
+            and language_hint is None
+            and not recent.blocked
+            and timedelta(0) <= now - recent.last_seen < TOUCH_INTERVAL
+        ):
+            self._recent.move_to_end(user_id)
+            return replace(recent, last_seen=now)
         rows = await self._fetch(
             SQL_TOUCH_USER, {"user_id": user_id, "hint": language_hint, "now": _ts(now)}
         )
-        return _user(rows[0])
+        user = _user(rows[0])
+        self._recent[user_id] = user
+        self._recent.move_to_end(user_id)
+        if len(self._recent) > RECENT_USERS:
+            self._recent.popitem(last=False)
+        return user
 
     async def get_user(self, user_id: int) -> User | None:
         rows = await self._fetch(SQL_GET_USER, {"user_id": user_id})
@@ -559,6 +586,7 @@ class SQLiteStore:
 
     async def set_language(self, user_id: int, language: str, *, now: datetime) -> None:
         """Creates the user if needed, so choosing a language never fails on a fresh user."""
+        self._forget_recent(user_id)
         await self._run(
             """INSERT INTO users (user_id, language, first_seen, last_seen)
             VALUES (:user_id, :language, :now, :now)
@@ -568,6 +596,7 @@ class SQLiteStore:
 
     async def set_blocked(self, user_id: int, blocked: bool, *, now: datetime) -> None:
         """Blocking pauses all the user's subscriptions; unblocking resumes them (a trigger)."""
+        self._forget_recent(user_id)
         await self._run(
             """UPDATE users SET blocked = :blocked,
                 blocked_at = CASE WHEN :blocked THEN coalesce(blocked_at, :now) END
@@ -809,6 +838,7 @@ class SQLiteStore:
                 params,
             )
             if status is DeliveryStatus.BLOCKED:
+                self._forget_recent(claim.user_id)
                 await _mark_blocked(db, claim.user_id, now)
 
     async def release_tip(self, claim: TipClaim, *, retry_at: datetime) -> None:
@@ -900,6 +930,7 @@ class SQLiteStore:
                 (status.value, claim.broadcast_id, claim.user_id),
             )
             if status is DeliveryStatus.BLOCKED:
+                self._forget_recent(claim.user_id)
                 await _mark_blocked(db, claim.user_id, now)
 
     async def release_broadcast_target(self, claim: BroadcastClaim, *, retry_at: datetime) -> None:
@@ -1060,6 +1091,7 @@ class SQLiteStore:
         call `application.drop_user_data(user_id)` and `drop_chat_data(user_id)`, or the next
         persistence run writes it back.
         """
+        self._forget_recent(user_id)
         params = {"user_id": user_id}
         async with self._write() as db:
             await db.execute("DELETE FROM users WHERE user_id = :user_id", params)

@@ -628,3 +628,29 @@ async def test_full_disk_rolls_back_and_propagates(store: SQLiteStore) -> None:
     await store._db.execute("PRAGMA max_page_count = 1000000")
     assert await store.unfinished_broadcasts() == []  # the broadcast row was rolled back too
     assert await store.create_broadcast("hi", language=None, created_by=1, now=NOW) == 1
+
+
+async def test_touch_skips_the_write_for_a_user_seen_within_a_minute(store: SQLiteStore) -> None:
+    async def last_seen_on_disk() -> int:
+        rows = await store._db.execute_fetchall("SELECT last_seen FROM users WHERE user_id = 7")
+        return int(list(rows)[0][0])
+
+    first = await store.touch_user(7, now=NOW)
+    assert first.first_seen == first.last_seen  # a new user
+    again = await store.touch_user(7, now=NOW + timedelta(seconds=30))
+    assert again.last_seen == NOW + timedelta(seconds=30) and again.first_seen == NOW
+    assert await last_seen_on_disk() == int(NOW.timestamp())  # answered from memory
+    await store.touch_user(7, now=NOW + timedelta(seconds=61))
+    assert await last_seen_on_disk() == int(NOW.timestamp()) + 61
+
+
+async def test_every_users_write_forgets_the_remembered_user(store: SQLiteStore) -> None:
+    await store.touch_user(7, now=NOW)
+    await store.set_language(7, "en", now=NOW)
+    assert (await store.touch_user(7, now=NOW + timedelta(seconds=1))).language == "en"
+    await store.set_blocked(7, True, now=NOW)
+    # the next update from the user writes again, which is what unblocks them
+    assert not (await store.touch_user(7, now=NOW + timedelta(seconds=2))).blocked
+    assert not (await store.get_user(7)).blocked  # type: ignore[union-attr]
+    await store.forget_user(7)
+    assert (await store.touch_user(7, now=NOW + timedelta(seconds=3))).first_seen > NOW
