@@ -7,6 +7,7 @@ on the broadcast lane, and reports sent/blocked/failed to the admin when it is d
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Collection
 from typing import Any
 
@@ -19,6 +20,7 @@ from telegram.ext import (
     MessageHandler,
     filters,
 )
+from telegram.warnings import PTBUserWarning
 
 from bot.context import AppContext
 from bot.tips import dispatch_soon
@@ -110,7 +112,17 @@ def handlers(admin_ids: Collection[int]) -> list[BaseHandler[Update, AppContext,
     admins = filters.User(user_id=admin_ids) & filters.ChatType.PRIVATE
     return [
         CommandHandler("stats", stats, filters=admins),
-        ConversationHandler(
+        _broadcast_conversation(admins),
+    ]
+
+
+def _broadcast_conversation(admins: filters.BaseFilter) -> ConversationHandler[AppContext]:
+    """Write → preview → confirm, per admin. PTB warns that buttons are not tracked per message;
+    that is the intent here (one draft per admin), so the warning is silenced for this handler.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="If 'per_message=False'", category=PTBUserWarning)
+        return ConversationHandler(
             entry_points=[CommandHandler("broadcast", start_broadcast, filters=admins)],
             states={
                 WRITING: [MessageHandler(admins & filters.TEXT & ~filters.COMMAND, preview)],
@@ -119,5 +131,4 @@ def handlers(admin_ids: Collection[int]) -> list[BaseHandler[Update, AppContext,
             fallbacks=[CommandHandler("cancel", cancel, filters=admins)],
             name="broadcast",
             persistent=True,
-        ),
-    ]
+        )

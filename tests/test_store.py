@@ -633,7 +633,7 @@ async def test_full_disk_rolls_back_and_propagates(store: SQLiteStore) -> None:
 async def test_touch_skips_the_write_for_a_user_seen_within_a_minute(store: SQLiteStore) -> None:
     async def last_seen_on_disk() -> int:
         rows = await store._db.execute_fetchall("SELECT last_seen FROM users WHERE user_id = 7")
-        return int(list(rows)[0][0])
+        return int(next(iter(rows))[0])
 
     first = await store.touch_user(7, now=NOW)
     assert first.first_seen == first.last_seen  # a new user
