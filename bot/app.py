@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from telegram import LinkPreviewOptions, Update
+from telegram import Update
 from telegram.constants import ChatMemberStatus, ChatType, ParseMode
 from telegram.ext import (
     Application,
@@ -36,6 +36,7 @@ from bot.ratelimit import LaneRateLimiter
 from bot.request import build_requests
 from bot.store import Store
 from bot.tips import JOB_NAME, Dispatcher
+from bot.ui import NO_PREVIEW
 from handlers import (
     account,
     admin,
@@ -82,7 +83,7 @@ def build_application(
         .defaults(
             Defaults(
                 parse_mode=ParseMode.HTML,
-                link_preview_options=LinkPreviewOptions(is_disabled=True),
+                link_preview_options=NO_PREVIEW,  # saves data on slow phones
             )
         )
         .request(request)
