@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import warnings
 from collections.abc import Iterable, Sequence
 
 from telegram import (
@@ -16,6 +17,7 @@ from telegram import (
 from telegram.constants import ParseMode
 from telegram.error import BadRequest
 from telegram.helpers import create_deep_linked_url
+from telegram.warnings import PTBUserWarning
 
 from bot import callbacks
 from bot.context import AppContext
@@ -23,6 +25,10 @@ from bot.telegram_html import TelegramHTMLError, parse_html
 
 Row = Sequence[InlineKeyboardButton]
 NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
+# _edit calls editMessageText through do_api_request on purpose (see there); PTB suggests otherwise.
+warnings.filterwarnings(
+    "ignore", message="Please use 'Bot.editMessageText'", category=PTBUserWarning
+)
 
 
 class StaleButton(Exception):
