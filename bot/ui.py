@@ -73,7 +73,8 @@ async def answer(
     if query is None or query.id in answered:
         return
     answered.add(query.id)
-    await query.answer(text, show_alert=alert)
+    # UI strings are HTML (names escaped); a callback answer is shown as plain text.
+    await query.answer(parse_html(text).plain if text else None, show_alert=alert)
 
 
 async def show(

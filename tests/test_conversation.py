@@ -140,6 +140,15 @@ async def test_choose_paths_tick_steps_and_remove(bot: BotHarness) -> None:
     assert "এখনো কোনো পথ বেছে নেননি" in reply.text
 
 
+async def test_popup_texts_are_plain_text_not_html(bot: BotHarness) -> None:
+    user = await started(bot, language_code="en")
+    await user.send("/language")
+    await user.send("/start youtube")
+    reply = await user.press("Choose this path")
+    assert reply.callback_answer is not None
+    assert reply.callback_answer.text == '⭐ "YouTube & Video Editing" is now on your path.'
+
+
 async def test_at_most_three_paths(bot: BotHarness) -> None:
     user = await started(bot, language_code="en")
     await user.send("/language")
