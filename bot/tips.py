@@ -87,19 +87,19 @@ def tip_message(
 ) -> tuple[str, InlineKeyboardMarkup]:
     """Tip number `index` of a method, with its buttons; the last one also offers another path."""
     method = library.method(language, method_id)
-    last = index == len(method.tips) - 1
     text = library.tip_text(language, method_id, index)
-    rows = [
-        [button(library.t(language, "btn.step_done"), callbacks.tip_step(method_id))],
-        [
-            button(f"{method.emoji} {method.button}", callbacks.card(method_id, "all")),
-            button(library.t(language, "btn.unsubscribe"), callbacks.unsubscribe(method_id)),
-        ],
-    ]
-    if last:
+    if index == len(method.tips) - 1:  # the path is done: point to the next one
         rows = [
             [button(library.t(language, "btn.quiz"), callbacks.quiz())],
             [button(library.t(language, "btn.all"), callbacks.list_of("all"))],
+        ]
+    else:
+        rows = [
+            [button(library.t(language, "btn.step_done"), callbacks.tip_step(method_id))],
+            [
+                button(f"{method.emoji} {method.button}", callbacks.card(method_id, "all")),
+                button(library.t(language, "btn.unsubscribe"), callbacks.unsubscribe(method_id)),
+            ],
         ]
     return text, keyboard(rows)
 

@@ -5,6 +5,7 @@ The dispatcher runs at the injected clock's time; `bot.dispatch()` is one run of
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -224,4 +225,8 @@ async def test_delivery_log_records_each_tip(bot: BotHarness) -> None:
     user = await subscribed(bot)
     exported = await bot.store.export_user(user.id)  # type: ignore[union-attr]
     assert exported["tips_sent"]["count"] == 1
-    assert DeliveryStatus.SENT == "sent"
+    with sqlite3.connect(bot.settings.database_path) as db:
+        rows = db.execute(
+            "SELECT method_id, position, status FROM deliveries WHERE user_id = ?", (user.id,)
+        ).fetchall()
+    assert rows == [("youtube", 0, DeliveryStatus.SENT.value)]
