@@ -185,6 +185,7 @@ async def measure(
                 "unchanged": api.unchanged,
                 "floods": api.flood_rejections,
                 "errors_detail": results.errors,
+                "rejections_detail": rejection_counts(api),
             }
 
 
@@ -248,6 +249,15 @@ async def dispatch(
             }
 
 
+def rejection_counts(api: BenchAPI) -> dict[str, int]:
+    """What Telegram would have refused, by method and reason: a bug found by the random walk."""
+    counts: dict[str, int] = {}
+    for call in api.rejections:
+        key = f"{call.method}: {call.description}"
+        counts[key] = counts.get(key, 0) + 1
+    return counts
+
+
 def table(rows: list[dict[str, Any]]) -> str:
     columns = (
         "name",
@@ -262,7 +272,7 @@ def table(rows: list[dict[str, Any]]) -> str:
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     for row in rows:
         cells = [
-            f"{row[c]:.1f}" if isinstance(row.get(c), float) else str(row.get(c, ""))
+            f"{row[c]:.2f}" if isinstance(row.get(c), float) else str(row.get(c, ""))
             for c in columns
         ]
         lines.append("| " + " | ".join(cells) + " |")

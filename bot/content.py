@@ -177,6 +177,7 @@ class Library:
         self.method_ids = order
         self.quiz_questions = quiz
         self._search_index = _build_search_index(packs, order, ignore_words)
+        self._fixed: dict[tuple[str, str], str] = {}
 
     def method(self, language: str, method_id: str) -> Method:
         return self.packs[language].methods[method_id]
@@ -195,7 +196,12 @@ class Library:
 
     def t(self, language: str, key: str, **values: Any) -> str:
         """A UI string (button, prompt, error): values escaped, numbers in the language's digits."""
-        return self.packs[language].ui[key].render(**_localize_numbers(language, values))
+        if values:
+            return self.packs[language].ui[key].render(**_localize_numbers(language, values))
+        fixed = self._fixed.get((language, key))
+        if fixed is None:  # most strings (button labels) take no values: render each once
+            fixed = self._fixed[language, key] = self.packs[language].ui[key].render()
+        return fixed
 
     @staticmethod
     def digits(language: str, value: object) -> str:
@@ -597,6 +603,7 @@ def _make_env(root: Path, language: str) -> Environment:
             [FileSystemLoader(root / language / "templates"), FileSystemLoader(root / "templates")]
         ),
         autoescape=True,
+        auto_reload=False,  # content is loaded and checked once; no file checks per render
         trim_blocks=True,
         lstrip_blocks=True,
         undefined=StrictUndefined,

@@ -70,6 +70,8 @@ class AppContext(CallbackContext[ExtBot[None], dict[str, Any], dict[str, Any], B
         super().__init__(application, chat_id=chat_id, user_id=user_id)
         self.lang: str = self.services.settings.default_language
         self.is_new_user = False
+        self.notice: str | None = None
+        self.notice_alert = False
 
     @property
     def services(self) -> Services:
@@ -82,6 +84,10 @@ class AppContext(CallbackContext[ExtBot[None], dict[str, Any], dict[str, Any], B
     @property
     def store(self) -> Store:
         return self.bot_data.services.store
+
+    def notify(self, text: str, *, alert: bool = False) -> None:
+        """A popup for the tapped button, sent together with the next screen: one round trip."""
+        self.notice, self.notice_alert = text, alert
 
     def now(self) -> datetime:
         return self.bot_data.services.clock()

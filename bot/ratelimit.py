@@ -20,13 +20,14 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Coroutine
+from datetime import timedelta
 from typing import Any
 
 from aiolimiter import AsyncLimiter
 from telegram.error import RetryAfter
 from telegram.ext import BaseRateLimiter
 
-__all__ = ["BROADCAST", "LaneRateLimiter"]
+__all__ = ["BROADCAST", "LaneRateLimiter", "retry_delay"]
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +102,7 @@ class LaneRateLimiter(BaseRateLimiter[dict[str, Any]]):
                     log.warning("%s: still flood-limited after %d retries", endpoint, attempt)
                     raise
                 attempt += 1
-                delay = exc._retry_after.total_seconds()
+                delay = retry_delay(exc).total_seconds()
                 log.info("%s: flood-limited, retrying in %.1fs", endpoint, delay)
                 until = self._now() + delay
                 if chat is not None:
@@ -156,6 +157,15 @@ class LaneRateLimiter(BaseRateLimiter[dict[str, Any]]):
 async def _both(first: AsyncLimiter, second: AsyncLimiter) -> Any:
     async with first, second:
         yield
+
+
+def retry_delay(exc: RetryAfter) -> timedelta:
+    """Telegram's retry_after as a timedelta.
+
+    PTB 22 keeps it as one but its public attribute gives int seconds with a deprecation warning
+    (the type changes in a future major version), so the stored value is read.
+    """
+    return exc._retry_after
 
 
 def _chat_key(chat_id: object) -> int | str | None:

@@ -33,7 +33,7 @@ MAX_STEPS = 63
 """Steps of a path are bits of one signed 64-bit INTEGER: indexes 0..62."""
 ACTIVE_DAYS = 7
 TOUCH_INTERVAL = timedelta(seconds=60)  # how stale users.last_seen may get, to spare writes
-RECENT_USERS = 20_000  # users remembered for that, a few MB
+RECENT_USERS = 20_000  # users whose row and paths are kept in memory, a few MB
 """`Stats` counts users seen, and tips sent, in this many recent days."""
 
 
@@ -515,6 +515,64 @@ async def _transaction(db: aiosqlite.Connection) -> AsyncIterator[aiosqlite.Conn
 # --- the SQLite implementation ------------------------------------------------------------------
 
 
+@dataclass(slots=True)
+class _Remembered:
+    """The last known users row and paths of one user; None where unknown."""
+
+    user: User | None = None
+    paths: tuple[Path, ...] | None = None
+
+
+class _UserMemory:
+    """Recently active users' rows and paths, so a tap needs no query; least recent dropped first.
+
+    Every store method that changes a user's row or paths forgets them here first. That is right
+    only while one bot process writes the database (README, "Running in production"). A read
+    that raced with such a change is not remembered: `changes` moved while it waited.
+    """
+
+    def __init__(self, size: int = RECENT_USERS) -> None:
+        self._entries: OrderedDict[int, _Remembered] = OrderedDict()
+        self._size = size
+        self.changes = 0
+
+    def get(self, user_id: int) -> _Remembered | None:
+        entry = self._entries.get(user_id)
+        if entry is not None:
+            self._entries.move_to_end(user_id)
+        return entry
+
+    def remember(
+        self,
+        user_id: int,
+        since: int,
+        *,
+        user: User | None = None,
+        paths: tuple[Path, ...] | None = None,
+    ) -> None:
+        """Keep what a read returned, unless something changed since it began (`since`)."""
+        if self.changes != since:
+            return
+        entry = self.get(user_id)
+        if entry is None:
+            entry = self._entries[user_id] = _Remembered()
+            if len(self._entries) > self._size:
+                self._entries.popitem(last=False)
+        if user is not None:
+            entry.user = user
+        if paths is not None:
+            entry.paths = paths
+
+    def forget(self, user_id: int) -> None:
+        self.changes += 1
+        self._entries.pop(user_id, None)
+
+    def forget_paths(self, user_id: int) -> None:
+        self.changes += 1
+        if (entry := self._entries.get(user_id)) is not None:
+            entry.paths = None
+
+
 class SQLiteStore:
     """`Store` on one aiosqlite connection.
 
@@ -525,12 +583,7 @@ class SQLiteStore:
     def __init__(self, db: aiosqlite.Connection) -> None:
         self._db = db
         self._lock = asyncio.Lock()
-        # Users recorded in the last TOUCH_INTERVAL: their next update needs no write. Every
-        # method here that changes a users row forgets the user; one bot process per database.
-        self._recent: OrderedDict[int, User] = OrderedDict()
-
-    def _forget_recent(self, user_id: int) -> None:
-        self._recent.pop(user_id, None)
+        self._memory = _UserMemory()
 
     async def close(self) -> None:
         async with self._lock:
@@ -561,23 +614,21 @@ class SQLiteStore:
         A user seen less than TOUCH_INTERVAL ago is answered from memory: last_seen may lag by
         that much, which saves a write on nearly every tap of a busy user.
         """
-        recent = self._recent.get(user_id)
+        remembered = self._memory.get(user_id)
+        recent = remembered.user if remembered else None
         if (
             recent is not None
             and language_hint is None
             and not recent.blocked
             and timedelta(0) <= now - recent.last_seen < TOUCH_INTERVAL
         ):
-            self._recent.move_to_end(user_id)
             return replace(recent, last_seen=now)
+        since = self._memory.changes
         rows = await self._fetch(
             SQL_TOUCH_USER, {"user_id": user_id, "hint": language_hint, "now": _ts(now)}
         )
         user = _user(rows[0])
-        self._recent[user_id] = user
-        self._recent.move_to_end(user_id)
-        if len(self._recent) > RECENT_USERS:
-            self._recent.popitem(last=False)
+        self._memory.remember(user_id, since, user=user)
         return user
 
     async def get_user(self, user_id: int) -> User | None:
@@ -586,7 +637,7 @@ class SQLiteStore:
 
     async def set_language(self, user_id: int, language: str, *, now: datetime) -> None:
         """Creates the user if needed, so choosing a language never fails on a fresh user."""
-        self._forget_recent(user_id)
+        self._memory.forget(user_id)
         await self._run(
             """INSERT INTO users (user_id, language, first_seen, last_seen)
             VALUES (:user_id, :language, :now, :now)
@@ -596,7 +647,7 @@ class SQLiteStore:
 
     async def set_blocked(self, user_id: int, blocked: bool, *, now: datetime) -> None:
         """Blocking pauses all the user's subscriptions; unblocking resumes them (a trigger)."""
-        self._forget_recent(user_id)
+        self._memory.forget(user_id)
         await self._run(
             """UPDATE users SET blocked = :blocked,
                 blocked_at = CASE WHEN :blocked THEN coalesce(blocked_at, :now) END
@@ -611,15 +662,22 @@ class SQLiteStore:
     # paths
 
     async def list_paths(self, user_id: int) -> list[Path]:
+        remembered = self._memory.get(user_id)
+        if remembered is not None and remembered.paths is not None:
+            return list(remembered.paths)
+        since = self._memory.changes
         rows = await self._fetch(
             """SELECT method_id, chosen_at, done_steps FROM paths
             WHERE user_id = ? ORDER BY chosen_at, method_id""",
             (user_id,),
         )
-        return [Path(r["method_id"], _dt(r["chosen_at"]), _bits(r["done_steps"])) for r in rows]
+        paths = [Path(r["method_id"], _dt(r["chosen_at"]), _bits(r["done_steps"])) for r in rows]
+        self._memory.remember(user_id, since, paths=tuple(paths))
+        return paths
 
     async def add_path(self, user_id: int, method_id: str, *, now: datetime) -> AddPathResult:
         """Follow a method, unless already followed or MAX_PATHS are followed. The user must exist."""
+        self._memory.forget_paths(user_id)
         async with self._write() as db:
             rows = await db.execute_fetchall(
                 "SELECT method_id FROM paths WHERE user_id = ?", (user_id,)
@@ -636,6 +694,7 @@ class SQLiteStore:
             return AddPathResult.ADDED
 
     async def remove_path(self, user_id: int, method_id: str) -> bool:
+        self._memory.forget_paths(user_id)
         changed = await self._run(
             "DELETE FROM paths WHERE user_id = ? AND method_id = ?", (user_id, method_id)
         )
@@ -645,6 +704,7 @@ class SQLiteStore:
         """Tick or untick one step; raises LookupError if the user does not follow the method."""
         if not 0 <= step_index < MAX_STEPS:
             raise ValueError(f"step_index must be 0..{MAX_STEPS - 1}, got {step_index}")
+        self._memory.forget_paths(user_id)
         rows = await self._fetch(
             # SQLite has no XOR operator: (a | b) - (a & b) flips the one bit.
             """UPDATE paths SET done_steps = (done_steps | (1 << :step)) - (done_steps & (1 << :step))
@@ -838,7 +898,7 @@ class SQLiteStore:
                 params,
             )
             if status is DeliveryStatus.BLOCKED:
-                self._forget_recent(claim.user_id)
+                self._memory.forget(claim.user_id)
                 await _mark_blocked(db, claim.user_id, now)
 
     async def release_tip(self, claim: TipClaim, *, retry_at: datetime) -> None:
@@ -930,7 +990,7 @@ class SQLiteStore:
                 (status.value, claim.broadcast_id, claim.user_id),
             )
             if status is DeliveryStatus.BLOCKED:
-                self._forget_recent(claim.user_id)
+                self._memory.forget(claim.user_id)
                 await _mark_blocked(db, claim.user_id, now)
 
     async def release_broadcast_target(self, claim: BroadcastClaim, *, retry_at: datetime) -> None:
@@ -1091,7 +1151,7 @@ class SQLiteStore:
         call `application.drop_user_data(user_id)` and `drop_chat_data(user_id)`, or the next
         persistence run writes it back.
         """
-        self._forget_recent(user_id)
+        self._memory.forget(user_id)
         params = {"user_id": user_id}
         async with self._write() as db:
             await db.execute("DELETE FROM users WHERE user_id = :user_id", params)

@@ -24,6 +24,7 @@ from telegram.ext import ExtBot, JobQueue
 from bot import callbacks
 from bot.content import Library
 from bot.context import AppContext, Services
+from bot.ratelimit import retry_delay
 from bot.store import BroadcastClaim, DeliveryStatus, TipClaim
 from bot.ui import button, keyboard
 
@@ -113,9 +114,30 @@ class Dispatcher:
         # long). They are written before anything new goes out: else each lease expiry would
         # send those messages again for as long as the fault lasts.
         self._unrecorded: list[Callable[[], Awaitable[None]]] = []
+        self._again = False
+        self._idle: asyncio.Event | None = None  # set when the run in progress ends
 
     async def __call__(self, context: AppContext) -> None:
-        await self.run(context.bot)
+        await self.request(context.bot)
+
+    async def request(self, bot: AnyBot) -> None:
+        """Run now; during a run (a new subscriber, the schedule), make it go round once more.
+
+        Either way this returns when a run that began after the call has ended, so everything due
+        by then has been sent or given back. Runs never overlap.
+        """
+        self._again = True
+        if self._idle is not None:
+            await self._idle.wait()
+            return
+        idle = self._idle = asyncio.Event()
+        try:
+            while self._again:
+                self._again = False
+                await self.run(bot)
+        finally:
+            self._idle = None
+            idle.set()
 
     async def run(self, bot: AnyBot) -> None:
         """Send everything that is due now, batch after batch, then finish broadcasts."""
@@ -189,7 +211,7 @@ class Dispatcher:
             log.error("message to %s refused: %s", chat_id, exc.message)
             return DeliveryStatus.FAILED
         except RetryAfter as exc:  # the limiter already retried; try again after Telegram's wait
-            return max(retry, _seconds(exc.retry_after))
+            return max(retry, retry_delay(exc))
         except TelegramError as exc:  # network trouble, 5xx, timeouts: try again later
             log.warning("message to %s not sent, will retry: %s", chat_id, exc)
             return retry
@@ -255,7 +277,3 @@ class Dispatcher:
                 await bot.send_message(broadcast.created_by, text)
             except TelegramError as exc:
                 log.warning("broadcast %s report not delivered: %s", broadcast.id, exc)
-
-
-def _seconds(value: Any) -> timedelta:
-    return value if isinstance(value, timedelta) else timedelta(seconds=float(value))

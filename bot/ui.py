@@ -67,12 +67,17 @@ def nav_row(ctx: AppContext, back: str | None = None) -> Row:
 async def answer(
     update: Update, ctx: AppContext, text: str | None = None, *, alert: bool = False
 ) -> None:
-    """Answer the tapped button once; Telegram shows a spinner until we do."""
+    """Answer the tapped button once; Telegram shows a spinner until we do.
+
+    Without a text of its own, the answer carries the popup the handler set with `ctx.notify`.
+    """
     query = update.callback_query
     answered = ctx.services.answered
     if query is None or query.id in answered:
         return
     answered.add(query.id)
+    if text is None and ctx.notice is not None:
+        text, alert = ctx.notice, ctx.notice_alert
     # UI strings are HTML (names escaped); a callback answer is shown as plain text.
     await query.answer(parse_html(text).plain if text else None, show_alert=alert)
 

@@ -11,7 +11,7 @@ from telegram.ext import BaseHandler, CallbackQueryHandler, MessageHandler, filt
 
 from bot import callbacks
 from bot.context import AppContext
-from bot.ui import answer, button, keyboard, nav_row, pairs, show
+from bot.ui import button, keyboard, nav_row, pairs, show
 from handlers.menu import main_menu
 
 MAX_QUERY_SHOWN = 60
@@ -43,7 +43,7 @@ async def unsupported(update: Update, ctx: AppContext) -> None:
 
 async def stale_button(update: Update, ctx: AppContext) -> None:
     """A button whose data no handler knows: made by an older version of the bot or forged."""
-    await answer(update, ctx, ctx.t("stale"))
+    ctx.notify(ctx.t("stale"))
     await show(update, ctx, ctx.t("menu"), main_menu(ctx))
 
 

@@ -80,7 +80,7 @@ async def card(update: Update, ctx: AppContext) -> None:
     assert ctx.match is not None
     method_id = ctx.match.group(1)
     if not ctx.library.has_method(method_id):  # removed since the list was sent
-        await answer(update, ctx, ctx.t("stale"))
+        ctx.notify(ctx.t("stale"))
         await show_methods(update, ctx)
         return
     method = ctx.library.method(ctx.lang, method_id)

@@ -9,7 +9,7 @@ from bot import callbacks
 from bot.commands import PRIVATE_COMMANDS, bot_commands
 from bot.config import LANGUAGES
 from bot.context import AppContext
-from bot.ui import answer, show
+from bot.ui import show
 from handlers.menu import main_menu
 
 
@@ -23,7 +23,7 @@ async def switch_language(update: Update, ctx: AppContext) -> None:
     await ctx.bot.set_my_commands(
         bot_commands(ctx.library, ctx.lang, PRIVATE_COMMANDS), scope=BotCommandScopeChat(user.id)
     )
-    await answer(update, ctx, ctx.t("language_changed"))
+    ctx.notify(ctx.t("language_changed"))
     await show(update, ctx, f"{ctx.t('language_changed')}\n\n{ctx.t('menu')}", main_menu(ctx))
 
 

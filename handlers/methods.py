@@ -127,9 +127,11 @@ async def choose(update: Update, ctx: AppContext) -> None:
         AddPathResult.ALREADY: "path.already",
         AddPathResult.FULL: "path.full",
     }[result]
-    await answer(update, ctx, ctx.t(key, name=name), alert=result is AddPathResult.FULL)
     if result is AddPathResult.ADDED:  # the card now offers "on my path" instead of "choose"
+        ctx.notify(ctx.t(key, name=name))
         await show_card(update, ctx, method_id, origin)
+    else:
+        await answer(update, ctx, ctx.t(key, name=name), alert=result is AddPathResult.FULL)
 
 
 def handlers() -> list[BaseHandler[Update, AppContext, None]]:

@@ -10,7 +10,7 @@ from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, filt
 from bot import callbacks
 from bot.context import AppContext
 from bot.store import Path
-from bot.ui import StaleButton, answer, button, keyboard, nav_row, show
+from bot.ui import StaleButton, button, keyboard, nav_row, show
 
 _ID = r"([a-z][a-z0-9_]{1,15})"
 
@@ -51,7 +51,7 @@ async def show_paths(update: Update, ctx: AppContext) -> None:
 async def show_checklist(update: Update, ctx: AppContext, method_id: str) -> None:
     path = next((p for p in await _paths(update, ctx) if p.method_id == method_id), None)
     if path is None:
-        await answer(update, ctx, ctx.t("path.not_chosen"))
+        ctx.notify(ctx.t("path.not_chosen"))
         await show_paths(update, ctx)
         return
     method = ctx.library.method(ctx.lang, method_id)
@@ -94,11 +94,11 @@ async def toggle_step(update: Update, ctx: AppContext) -> None:
     ):
         raise StaleButton
     if method_id not in {p.method_id for p in await _paths(update, ctx)}:
-        await answer(update, ctx, ctx.t("path.not_chosen"))
+        ctx.notify(ctx.t("path.not_chosen"))
         await show_paths(update, ctx)
         return
     done = await ctx.store.toggle_step(update.effective_user.id, method_id, step)
-    await answer(update, ctx, ctx.t("path.step_done" if step in done else "path.step_undone"))
+    ctx.notify(ctx.t("path.step_done" if step in done else "path.step_undone"))
     await show_checklist(update, ctx, method_id)
 
 
@@ -116,7 +116,7 @@ async def remove(update: Update, ctx: AppContext) -> None:
         await show(update, ctx, ctx.t("path.confirm_remove", name=name), keyboard(rows))
         return
     await ctx.store.remove_path(update.effective_user.id, method_id)
-    await answer(update, ctx, ctx.t("path.removed", name=name))
+    ctx.notify(ctx.t("path.removed", name=name))
     await show_paths(update, ctx)
 
 

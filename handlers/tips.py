@@ -118,9 +118,7 @@ async def subscribe(update: Update, ctx: AppContext) -> None:
             reset_position=existing is not None and _finished(ctx, existing),
         )
         resumed = existing is not None and not _finished(ctx, existing)
-        await answer(
-            update, ctx, ctx.t("tips.resumed" if resumed else "tips.subscribed", name=name)
-        )
+        ctx.notify(ctx.t("tips.resumed" if resumed else "tips.subscribed", name=name))
         dispatch_soon(ctx.job_queue)
     await show_tips(update, ctx)
 
@@ -132,9 +130,11 @@ async def unsubscribe(update: Update, ctx: AppContext) -> None:
         raise StaleButton
     await ctx.store.unsubscribe(update.effective_user.id, method_id)
     name = ctx.library.method(ctx.lang, method_id).button
-    await answer(update, ctx, ctx.t("tips.unsubscribed", name=name), alert=not from_settings)
     if from_settings:
+        ctx.notify(ctx.t("tips.unsubscribed", name=name))
         await show_tips(update, ctx)
+    else:  # under a tip: the tip stays as it is, so the popup must be noticed
+        await answer(update, ctx, ctx.t("tips.unsubscribed", name=name), alert=True)
 
 
 async def stop_all(update: Update, ctx: AppContext) -> None:
@@ -204,9 +204,7 @@ async def pick_schedule(update: Update, ctx: AppContext) -> None:
                 minute=0,
                 next_due=due,
             )
-    await answer(
-        update, ctx, ctx.t("tips.schedule_set", day=names[weekday], time=_hour_label(ctx, at))
-    )
+    ctx.notify(ctx.t("tips.schedule_set", day=names[weekday], time=_hour_label(ctx, at)))
     await show_tips(update, ctx)
 
 

@@ -74,11 +74,14 @@ class BotHarness:
         await self.start()
 
     async def dispatch(self) -> None:
-        """One run of the tips dispatcher, as the JobQueue runs it, at the injected clock's time."""
+        """A run of the tips dispatcher at the injected clock's time, as the JobQueue starts it.
+
+        A run already going (started by a subscription) is waited for and goes round again.
+        """
         assert self.app is not None and self.app.job_queue is not None
         dispatcher = self.app.job_queue.get_jobs_by_name(JOB_NAME)[0].callback
         assert isinstance(dispatcher, Dispatcher)  # the app's own: it keeps state between runs
-        await dispatcher.run(self.app.bot)
+        await dispatcher.request(self.app.bot)
 
     async def wait_for(
         self,
