@@ -13,13 +13,14 @@ lets the lease run out and the same message is sent again: at most the in-flight
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import os
 import pathlib
 import sqlite3
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Mapping, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from enum import Enum, StrEnum
@@ -382,6 +383,7 @@ _PRAGMAS = (
     "PRAGMA busy_timeout = 5000",
     "PRAGMA foreign_keys = ON",
 )
+_READER_PRAGMAS = ("PRAGMA busy_timeout = 5000", "PRAGMA query_only = ON")
 
 # The statements run for (nearly) every update or dispatch run; tests check their query plans.
 SQL_TOUCH_USER = """
@@ -431,6 +433,7 @@ async def open_store(database_url: str) -> SQLiteStore:
     if path != ":memory:":
         _create_private_file(pathlib.Path(path))
     db = await aiosqlite.connect(path, isolation_level=None)  # we issue BEGIN/COMMIT ourselves
+    reader = None
     try:
         db.row_factory = sqlite3.Row
         for pragma in _PRAGMAS:
@@ -438,10 +441,16 @@ async def open_store(database_url: str) -> SQLiteStore:
         await migrate(db)
         if path != ":memory:":
             _make_sidecars_private(path)
+            reader = await aiosqlite.connect(path, isolation_level=None)
+            reader.row_factory = sqlite3.Row
+            for pragma in _READER_PRAGMAS:
+                await reader.execute(pragma)
     except BaseException:
+        if reader is not None:
+            await reader.close()
         await db.close()
         raise
-    return SQLiteStore(db)
+    return SQLiteStore(db, reader)
 
 
 def _database_path(database_url: str) -> str:
@@ -517,8 +526,10 @@ async def _transaction(db: aiosqlite.Connection) -> AsyncIterator[aiosqlite.Conn
 
 @dataclass(slots=True)
 class _Remembered:
-    """The last known users row and paths of one user; None where unknown."""
+    """The last known users row and paths of one user (None where unknown), and a version that
+    every change to them moves."""
 
+    version: int
     user: User | None = None
     paths: tuple[Path, ...] | None = None
 
@@ -526,15 +537,15 @@ class _Remembered:
 class _UserMemory:
     """Recently active users' rows and paths, so a tap needs no query; least recent dropped first.
 
-    Every store method that changes a user's row or paths forgets them here first. That is right
-    only while one bot process writes the database (README, "Running in production"). A read
-    that raced with such a change is not remembered: `changes` moved while it waited.
+    Every store method that changes a user's row or paths does it inside `changing`. That is
+    right only while one bot process writes the database (README, "Running in production").
+    A read keeps what it found only if the user's version did not move while it waited.
     """
 
     def __init__(self, size: int = RECENT_USERS) -> None:
         self._entries: OrderedDict[int, _Remembered] = OrderedDict()
         self._size = size
-        self.changes = 0
+        self._versions = itertools.count(1)
 
     def get(self, user_id: int) -> _Remembered | None:
         entry = self._entries.get(user_id)
@@ -542,67 +553,110 @@ class _UserMemory:
             self._entries.move_to_end(user_id)
         return entry
 
+    def version(self, user_id: int) -> int:
+        """Call before a read; pass the result to `remember` after it."""
+        entry = self.get(user_id)
+        if entry is None:
+            entry = self._entries[user_id] = _Remembered(next(self._versions))
+            if len(self._entries) > self._size:
+                self._entries.popitem(last=False)
+        return entry.version
+
     def remember(
         self,
         user_id: int,
-        since: int,
+        version: int,
         *,
         user: User | None = None,
         paths: tuple[Path, ...] | None = None,
     ) -> None:
-        """Keep what a read returned, unless something changed since it began (`since`)."""
-        if self.changes != since:
+        """Keep what a read returned, unless the user changed since it began."""
+        entry = self._entries.get(user_id)
+        if entry is None or entry.version != version:
             return
-        entry = self.get(user_id)
-        if entry is None:
-            entry = self._entries[user_id] = _Remembered()
-            if len(self._entries) > self._size:
-                self._entries.popitem(last=False)
         if user is not None:
             entry.user = user
         if paths is not None:
             entry.paths = paths
 
-    def forget(self, user_id: int) -> None:
-        self.changes += 1
-        self._entries.pop(user_id, None)
+    @contextmanager
+    def changing(self, user_id: int, *, paths_only: bool = False) -> Iterator[None]:
+        """Around a write: forgotten before (no read answers from the old row meanwhile) and
+        after (a read that ran on the reading connection before the commit is not kept)."""
+        self._forget(user_id, paths_only)
+        try:
+            yield
+        finally:
+            self._forget(user_id, paths_only)
 
-    def forget_paths(self, user_id: int) -> None:
-        self.changes += 1
-        if (entry := self._entries.get(user_id)) is not None:
+    def _forget(self, user_id: int, paths_only: bool) -> None:
+        entry = self._entries.get(user_id)
+        if entry is not None:
+            entry.version = next(self._versions)
             entry.paths = None
+            if not paths_only:
+                entry.user = None
 
 
 class SQLiteStore:
-    """`Store` on one aiosqlite connection.
+    """`Store` on aiosqlite: one connection writes, another reads.
 
-    aiosqlite runs statements one at a time on its thread, but a transaction spans several awaits:
-    the lock keeps other coroutines' statements out of an open transaction.
+    aiosqlite runs a connection's statements one at a time, in order, on its own thread. A single
+    statement is atomic by itself, so it is queued at once: under load many go through the thread
+    back to back instead of one per turn of the event loop. A transaction spans several awaits,
+    so it holds `_lock`, and statements that arrive meanwhile wait for it rather than join it.
+    Statements queued before the transaction began run before its BEGIN (the queue is in order).
     """
 
-    def __init__(self, db: aiosqlite.Connection) -> None:
+    def __init__(
+        self, db: aiosqlite.Connection, reader: aiosqlite.Connection | None = None
+    ) -> None:
         self._db = db
+        # Plain SELECTs go to their own connection (and thread): they never wait for a write,
+        # and see committed data only. None for ":memory:", which cannot be shared.
+        self._reader = reader
         self._lock = asyncio.Lock()
         self._memory = _UserMemory()
 
     async def close(self) -> None:
+        if self._reader is not None:
+            await self._reader.close()
         async with self._lock:
             await self._db.execute("PRAGMA optimize")
             await self._db.close()
 
     @asynccontextmanager
     async def _write(self) -> AsyncIterator[aiosqlite.Connection]:
+        """A transaction of several statements (BEGIN IMMEDIATE .. COMMIT, or ROLLBACK)."""
         async with self._lock, _transaction(self._db) as db:
             yield db
 
+    @asynccontextmanager
+    async def _outside_transactions(self) -> AsyncIterator[None]:
+        if self._lock.locked():
+            async with self._lock:
+                yield
+        else:  # the statement is queued before this coroutine yields: no BEGIN can come first
+            yield
+
     async def _fetch(self, sql: str, params: Mapping[str, Any] | Sequence[Any] = ()) -> list[Any]:
-        async with self._lock:
+        """One statement (a write with RETURNING, or a read that must follow the writes)."""
+        async with self._outside_transactions():
             return list(await self._db.execute_fetchall(sql, params))
+
+    async def _read(self, sql: str, params: Mapping[str, Any] | Sequence[Any] = ()) -> list[Any]:
+        """One SELECT; on the reading connection when there is one."""
+        if self._reader is None:
+            return await self._fetch(sql, params)
+        return list(await self._reader.execute_fetchall(sql, params))
 
     async def _run(self, sql: str, params: Mapping[str, Any] | Sequence[Any] = ()) -> int:
         """One statement in autocommit mode; returns the number of rows changed."""
-        async with self._lock, self._db.execute(sql, params) as cursor:
-            return cursor.rowcount
+        async with self._outside_transactions():
+            cursor = await self._db.execute(sql, params)
+        rowcount = cursor.rowcount
+        await cursor.close()
+        return rowcount
 
     # users
 
@@ -623,40 +677,40 @@ class SQLiteStore:
             and timedelta(0) <= now - recent.last_seen < TOUCH_INTERVAL
         ):
             return replace(recent, last_seen=now)
-        since = self._memory.changes
+        version = self._memory.version(user_id)
         rows = await self._fetch(
             SQL_TOUCH_USER, {"user_id": user_id, "hint": language_hint, "now": _ts(now)}
         )
         user = _user(rows[0])
-        self._memory.remember(user_id, since, user=user)
+        self._memory.remember(user_id, version, user=user)
         return user
 
     async def get_user(self, user_id: int) -> User | None:
-        rows = await self._fetch(SQL_GET_USER, {"user_id": user_id})
+        rows = await self._read(SQL_GET_USER, {"user_id": user_id})
         return _user(rows[0]) if rows else None
 
     async def set_language(self, user_id: int, language: str, *, now: datetime) -> None:
         """Creates the user if needed, so choosing a language never fails on a fresh user."""
-        self._memory.forget(user_id)
-        await self._run(
-            """INSERT INTO users (user_id, language, first_seen, last_seen)
-            VALUES (:user_id, :language, :now, :now)
-            ON CONFLICT (user_id) DO UPDATE SET language = excluded.language""",
-            {"user_id": user_id, "language": language, "now": _ts(now)},
-        )
+        with self._memory.changing(user_id):
+            await self._run(
+                """INSERT INTO users (user_id, language, first_seen, last_seen)
+                VALUES (:user_id, :language, :now, :now)
+                ON CONFLICT (user_id) DO UPDATE SET language = excluded.language""",
+                {"user_id": user_id, "language": language, "now": _ts(now)},
+            )
 
     async def set_blocked(self, user_id: int, blocked: bool, *, now: datetime) -> None:
         """Blocking pauses all the user's subscriptions; unblocking resumes them (a trigger)."""
-        self._memory.forget(user_id)
-        await self._run(
-            """UPDATE users SET blocked = :blocked,
-                blocked_at = CASE WHEN :blocked THEN coalesce(blocked_at, :now) END
-            WHERE user_id = :user_id""",
-            {"user_id": user_id, "blocked": int(blocked), "now": _ts(now)},
-        )
+        with self._memory.changing(user_id):
+            await self._run(
+                """UPDATE users SET blocked = :blocked,
+                    blocked_at = CASE WHEN :blocked THEN coalesce(blocked_at, :now) END
+                WHERE user_id = :user_id""",
+                {"user_id": user_id, "blocked": int(blocked), "now": _ts(now)},
+            )
 
     async def count_users(self) -> int:
-        rows = await self._fetch("SELECT count(*) FROM users")
+        rows = await self._read("SELECT count(*) FROM users")
         return int(rows[0][0])
 
     # paths
@@ -665,19 +719,22 @@ class SQLiteStore:
         remembered = self._memory.get(user_id)
         if remembered is not None and remembered.paths is not None:
             return list(remembered.paths)
-        since = self._memory.changes
-        rows = await self._fetch(
+        version = self._memory.version(user_id)
+        rows = await self._read(
             """SELECT method_id, chosen_at, done_steps FROM paths
             WHERE user_id = ? ORDER BY chosen_at, method_id""",
             (user_id,),
         )
         paths = [Path(r["method_id"], _dt(r["chosen_at"]), _bits(r["done_steps"])) for r in rows]
-        self._memory.remember(user_id, since, paths=tuple(paths))
+        self._memory.remember(user_id, version, paths=tuple(paths))
         return paths
 
     async def add_path(self, user_id: int, method_id: str, *, now: datetime) -> AddPathResult:
         """Follow a method, unless already followed or MAX_PATHS are followed. The user must exist."""
-        self._memory.forget_paths(user_id)
+        with self._memory.changing(user_id, paths_only=True):
+            return await self._add_path(user_id, method_id, now)
+
+    async def _add_path(self, user_id: int, method_id: str, now: datetime) -> AddPathResult:
         async with self._write() as db:
             rows = await db.execute_fetchall(
                 "SELECT method_id FROM paths WHERE user_id = ?", (user_id,)
@@ -694,23 +751,24 @@ class SQLiteStore:
             return AddPathResult.ADDED
 
     async def remove_path(self, user_id: int, method_id: str) -> bool:
-        self._memory.forget_paths(user_id)
-        changed = await self._run(
-            "DELETE FROM paths WHERE user_id = ? AND method_id = ?", (user_id, method_id)
-        )
+        with self._memory.changing(user_id, paths_only=True):
+            changed = await self._run(
+                "DELETE FROM paths WHERE user_id = ? AND method_id = ?", (user_id, method_id)
+            )
         return changed > 0
 
     async def toggle_step(self, user_id: int, method_id: str, step_index: int) -> frozenset[int]:
         """Tick or untick one step; raises LookupError if the user does not follow the method."""
         if not 0 <= step_index < MAX_STEPS:
             raise ValueError(f"step_index must be 0..{MAX_STEPS - 1}, got {step_index}")
-        self._memory.forget_paths(user_id)
-        rows = await self._fetch(
-            # SQLite has no XOR operator: (a | b) - (a & b) flips the one bit.
-            """UPDATE paths SET done_steps = (done_steps | (1 << :step)) - (done_steps & (1 << :step))
-            WHERE user_id = :user_id AND method_id = :method_id RETURNING done_steps""",
-            {"user_id": user_id, "method_id": method_id, "step": step_index},
-        )
+        with self._memory.changing(user_id, paths_only=True):
+            rows = await self._fetch(
+                # SQLite has no XOR operator: (a | b) - (a & b) flips the one bit.
+                """UPDATE paths
+                SET done_steps = (done_steps | (1 << :step)) - (done_steps & (1 << :step))
+                WHERE user_id = :user_id AND method_id = :method_id RETURNING done_steps""",
+                {"user_id": user_id, "method_id": method_id, "step": step_index},
+            )
         if not rows:
             raise LookupError(f"user {user_id} does not follow {method_id!r}")
         return _bits(rows[0][0])
@@ -730,7 +788,7 @@ class SQLiteStore:
         )
 
     async def get_quiz_result(self, user_id: int) -> QuizResult | None:
-        rows = await self._fetch(
+        rows = await self._read(
             "SELECT answers, ranking, taken_at FROM quiz_results WHERE user_id = ?", (user_id,)
         )
         if not rows:
@@ -795,7 +853,7 @@ class SQLiteStore:
 
     async def list_subscriptions(self, user_id: int) -> list[Subscription]:
         """All of the user's subscriptions, stopped ones included (see `active`)."""
-        rows = await self._fetch(
+        rows = await self._read(
             f"SELECT {_SUBSCRIPTION_COLUMNS} FROM subscriptions WHERE user_id = ? ORDER BY method_id",
             (user_id,),
         )
@@ -879,27 +937,27 @@ class SQLiteStore:
             "sent": int(sent),
             "tip_count": tip_count,
         }
-        async with self._write() as db:
-            await db.execute(
-                """INSERT INTO deliveries (user_id, method_id, position, sent_at, status)
-                SELECT :user_id, :method_id, :position, :now, :status
-                WHERE EXISTS (SELECT 1 FROM users WHERE user_id = :user_id)""",
-                params,
-            )
-            # Advance only from the claimed position, so a repeated completion cannot skip a tip.
-            await db.execute(
-                """UPDATE subscriptions SET
-                    active = CASE WHEN :sent AND position = :position
-                        AND :position + 1 >= :tip_count THEN 0 ELSE active END,
-                    position = CASE WHEN :sent AND position = :position
-                        THEN :position + 1 ELSE position END,
-                    next_due = :due, claimed_until = NULL
-                WHERE user_id = :user_id AND method_id = :method_id""",
-                params,
-            )
-            if status is DeliveryStatus.BLOCKED:
-                self._memory.forget(claim.user_id)
-                await _mark_blocked(db, claim.user_id, now)
+        with self._memory.changing(claim.user_id):  # BLOCKED changes the users row
+            async with self._write() as db:
+                await db.execute(
+                    """INSERT INTO deliveries (user_id, method_id, position, sent_at, status)
+                    SELECT :user_id, :method_id, :position, :now, :status
+                    WHERE EXISTS (SELECT 1 FROM users WHERE user_id = :user_id)""",
+                    params,
+                )
+                # Advance only from the claimed position, so a repeated completion cannot skip a tip.
+                await db.execute(
+                    """UPDATE subscriptions SET
+                        active = CASE WHEN :sent AND position = :position
+                            AND :position + 1 >= :tip_count THEN 0 ELSE active END,
+                        position = CASE WHEN :sent AND position = :position
+                            THEN :position + 1 ELSE position END,
+                        next_due = :due, claimed_until = NULL
+                    WHERE user_id = :user_id AND method_id = :method_id""",
+                    params,
+                )
+                if status is DeliveryStatus.BLOCKED:
+                    await _mark_blocked(db, claim.user_id, now)
 
     async def release_tip(self, claim: TipClaim, *, retry_at: datetime) -> None:
         """Give a claim back untouched (network trouble, 5xx, flood control): retry at `retry_at`."""
@@ -983,15 +1041,15 @@ class SQLiteStore:
     ) -> None:
         """Record the outcome for one recipient; BLOCKED also marks the user blocked."""
         status = DeliveryStatus(status)
-        async with self._write() as db:
-            await db.execute(
-                """UPDATE broadcast_targets SET status = ?, claimed_until = NULL
-                WHERE broadcast_id = ? AND user_id = ?""",
-                (status.value, claim.broadcast_id, claim.user_id),
-            )
-            if status is DeliveryStatus.BLOCKED:
-                self._memory.forget(claim.user_id)
-                await _mark_blocked(db, claim.user_id, now)
+        with self._memory.changing(claim.user_id):  # BLOCKED changes the users row
+            async with self._write() as db:
+                await db.execute(
+                    """UPDATE broadcast_targets SET status = ?, claimed_until = NULL
+                    WHERE broadcast_id = ? AND user_id = ?""",
+                    (status.value, claim.broadcast_id, claim.user_id),
+                )
+                if status is DeliveryStatus.BLOCKED:
+                    await _mark_blocked(db, claim.user_id, now)
 
     async def release_broadcast_target(self, claim: BroadcastClaim, *, retry_at: datetime) -> None:
         """Give a recipient back as pending; nobody claims it before `retry_at`."""
@@ -1151,16 +1209,16 @@ class SQLiteStore:
         call `application.drop_user_data(user_id)` and `drop_chat_data(user_id)`, or the next
         persistence run writes it back.
         """
-        self._memory.forget(user_id)
-        params = {"user_id": user_id}
-        async with self._write() as db:
-            await db.execute("DELETE FROM users WHERE user_id = :user_id", params)
-            await db.execute("DELETE FROM persist_user_data WHERE user_id = :user_id", params)
-            await db.execute("DELETE FROM persist_chat_data WHERE chat_id = :user_id", params)
-            await db.execute(f"DELETE FROM persist_conversations WHERE {_HAS_USER_KEY}", params)
-            await db.execute(
-                "UPDATE broadcasts SET created_by = NULL WHERE created_by = :user_id", params
-            )
+        with self._memory.changing(user_id):
+            params = {"user_id": user_id}
+            async with self._write() as db:
+                await db.execute("DELETE FROM users WHERE user_id = :user_id", params)
+                await db.execute("DELETE FROM persist_user_data WHERE user_id = :user_id", params)
+                await db.execute("DELETE FROM persist_chat_data WHERE chat_id = :user_id", params)
+                await db.execute(f"DELETE FROM persist_conversations WHERE {_HAS_USER_KEY}", params)
+                await db.execute(
+                    "UPDATE broadcasts SET created_by = NULL WHERE created_by = :user_id", params
+                )
 
     async def stats(self, *, now: datetime) -> Stats:
         since = _ts(now - timedelta(days=ACTIVE_DAYS))

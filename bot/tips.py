@@ -139,6 +139,11 @@ class Dispatcher:
             self._idle = None
             idle.set()
 
+    async def idle(self) -> None:
+        """Wait until no run is in progress."""
+        if self._idle is not None:
+            await self._idle.wait()
+
     async def run(self, bot: AnyBot) -> None:
         """Send everything that is due now, batch after batch, then finish broadcasts."""
         try:

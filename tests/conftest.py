@@ -78,10 +78,16 @@ class BotHarness:
 
         A run already going (started by a subscription) is waited for and goes round again.
         """
+        assert self.app is not None
+        await self.dispatcher.request(self.app.bot)
+
+    @property
+    def dispatcher(self) -> Dispatcher:
+        """The app's own (it keeps state between runs), as its JobQueue job holds it."""
         assert self.app is not None and self.app.job_queue is not None
         dispatcher = self.app.job_queue.get_jobs_by_name(JOB_NAME)[0].callback
-        assert isinstance(dispatcher, Dispatcher)  # the app's own: it keeps state between runs
-        await dispatcher.request(self.app.bot)
+        assert isinstance(dispatcher, Dispatcher)
+        return dispatcher
 
     async def wait_for(
         self,
@@ -89,11 +95,16 @@ class BotHarness:
         predicate: Callable[[BotMessage], bool],
         timeout: float = 5,  # noqa: ASYNC109 (a deadline across several waits for events)
     ) -> BotMessage:
-        """A message the bot sends on its own (not in reply to an update), e.g. a tip."""
+        """A message the bot sends on its own (not in reply to an update), e.g. a tip.
+
+        Returns once the dispatcher run that sent it has ended, so the outcome is recorded before
+        a test moves the clock on.
+        """
         deadline = asyncio.get_running_loop().time() + timeout
         while True:
             for message in self.api.sent_to(chat_id):
                 if predicate(message):
+                    await self.dispatcher.idle()
                     return message
             left = deadline - asyncio.get_running_loop().time()
             if left <= 0 or not await self.api.wait_event(left):

@@ -654,3 +654,68 @@ async def test_every_users_write_forgets_the_remembered_user(store: SQLiteStore)
     assert not (await store.get_user(7)).blocked  # type: ignore[union-attr]
     await store.forget_user(7)
     assert (await store.touch_user(7, now=NOW + timedelta(seconds=3))).first_seen > NOW
+
+
+async def _paths_on_disk(store: SQLiteStore, user_id: int) -> list[str]:
+    rows = await store._db.execute_fetchall(
+        "SELECT method_id FROM paths WHERE user_id = ? ORDER BY method_id", (user_id,)
+    )
+    return [r[0] for r in rows]
+
+
+async def test_paths_are_remembered_and_every_paths_write_forgets_them(
+    store: SQLiteStore,
+) -> None:
+    await store.touch_user(7, now=NOW)
+    assert await store.list_paths(7) == []
+    # A change behind the store's back is not seen: the second read came from memory.
+    await store._db.execute("INSERT INTO paths (user_id, method_id, chosen_at) VALUES (7, 'x', 0)")
+    assert await store.list_paths(7) == []
+    await store._db.execute("DELETE FROM paths WHERE user_id = 7")
+
+    assert await store.add_path(7, "youtube", now=NOW) is AddPathResult.ADDED
+    assert [p.method_id for p in await store.list_paths(7)] == ["youtube"]
+    assert await store.toggle_step(7, "youtube", 2) == frozenset({2})
+    assert [p.done_steps for p in await store.list_paths(7)] == [frozenset({2})]
+    assert await store.remove_path(7, "youtube")
+    assert await store.list_paths(7) == []
+    await store.add_path(7, "stock", now=NOW)
+    await store.list_paths(7)
+    await store.forget_user(7)
+    assert await store.list_paths(7) == [] == await _paths_on_disk(store, 7)
+
+
+async def test_a_read_that_raced_with_a_write_is_not_remembered(store: SQLiteStore) -> None:
+    """Reads run on their own connection: one may finish after a write that began later."""
+    await store.touch_user(7, now=NOW)
+    assert store._reader is not None
+    reading = asyncio.Event()
+    release = asyncio.Event()
+    read_paths = store._read
+
+    async def slow_read(sql: str, params: object = ()) -> list[object]:
+        rows = await read_paths(sql, params)  # type: ignore[arg-type]
+        reading.set()
+        await release.wait()  # the read's old answer arrives only after the write
+        return rows
+
+    store._read = slow_read  # type: ignore[method-assign]
+    stale = asyncio.create_task(store.list_paths(7))
+    await reading.wait()
+    store._read = read_paths  # type: ignore[method-assign]
+    await store.add_path(7, "youtube", now=NOW)
+    release.set()
+    assert await stale == []  # what it read before the write
+    assert [p.method_id for p in await store.list_paths(7)] == ["youtube"]  # not kept
+
+
+async def test_reads_see_every_committed_write_at_once(store: SQLiteStore) -> None:
+    assert store._reader is not None  # a file database reads on its own connection
+    await store.touch_user(7, now=NOW)
+    for i in range(20):
+        await store.subscribe(7, f"m{i}", now=NOW, weekday=0, hour=9, minute=0, first_due=NOW)
+        assert len(await store.list_subscriptions(7)) == i + 1
+    await store.set_language(7, "en", now=NOW)
+    assert (await store.get_user(7)).language == "en"  # type: ignore[union-attr]
+    with pytest.raises(sqlite3.OperationalError, match="readonly"):
+        await store._reader.execute("DELETE FROM users")
