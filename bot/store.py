@@ -12,21 +12,22 @@ lets the lease run out and the same message is sent again: at most the in-flight
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import json
 import os
 import pathlib
 import sqlite3
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from enum import Enum, StrEnum
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import aiosqlite
+
+T = TypeVar("T")
 
 MAX_PATHS = 3
 """How many earning paths one user may follow at once."""
@@ -521,6 +522,19 @@ async def _transaction(db: aiosqlite.Connection) -> AsyncIterator[aiosqlite.Conn
         raise
 
 
+def _run_transaction(db: sqlite3.Connection, work: Callable[[sqlite3.Connection], T]) -> T:
+    """On the connection's thread: BEGIN IMMEDIATE, `work`, COMMIT; any error rolls back."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        result = work(db)
+        db.execute("COMMIT")
+    except BaseException:
+        if db.in_transaction:  # SQLite may already have rolled back by itself (e.g. SQLITE_FULL)
+            db.execute("ROLLBACK")
+        raise
+    return result
+
+
 # --- the SQLite implementation ------------------------------------------------------------------
 
 
@@ -601,11 +615,10 @@ class _UserMemory:
 class SQLiteStore:
     """`Store` on aiosqlite: one connection writes, another reads.
 
-    aiosqlite runs a connection's statements one at a time, in order, on its own thread. A single
-    statement is atomic by itself, so it is queued at once: under load many go through the thread
-    back to back instead of one per turn of the event loop. A transaction spans several awaits,
-    so it holds `_lock`, and statements that arrive meanwhile wait for it rather than join it.
-    Statements queued before the transaction began run before its BEGIN (the queue is in order).
+    aiosqlite runs a connection's calls one at a time, in order, on its own thread. Every write
+    is one call: a single statement, or a whole transaction (`_in_transaction`). So no statement
+    can slip into another's transaction, no lock is held across turns of the event loop, and
+    under load the thread works through many writes back to back.
     """
 
     def __init__(
@@ -615,34 +628,26 @@ class SQLiteStore:
         # Plain SELECTs go to their own connection (and thread): they never wait for a write,
         # and see committed data only. None for ":memory:", which cannot be shared.
         self._reader = reader
-        self._lock = asyncio.Lock()
         self._memory = _UserMemory()
 
     async def close(self) -> None:
         if self._reader is not None:
             await self._reader.close()
-        async with self._lock:
-            await self._db.execute("PRAGMA optimize")
-            await self._db.close()
+        await self._db.execute("PRAGMA optimize")
+        await self._db.close()
 
-    @asynccontextmanager
-    async def _write(self) -> AsyncIterator[aiosqlite.Connection]:
-        """A transaction of several statements (BEGIN IMMEDIATE .. COMMIT, or ROLLBACK)."""
-        async with self._lock, _transaction(self._db) as db:
-            yield db
+    async def _in_transaction(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """`work` inside BEGIN IMMEDIATE .. COMMIT (ROLLBACK on any error), as one call.
 
-    @asynccontextmanager
-    async def _outside_transactions(self) -> AsyncIterator[None]:
-        if self._lock.locked():
-            async with self._lock:
-                yield
-        else:  # the statement is queued before this coroutine yields: no BEGIN can come first
-            yield
+        aiosqlite has no public way to run a function on its thread (omnilib/aiosqlite#19);
+        `Connection._execute` is the one its own methods use, so it is used here too.
+        """
+        db = self._db
+        return await db._execute(_run_transaction, db._conn, work)
 
     async def _fetch(self, sql: str, params: Mapping[str, Any] | Sequence[Any] = ()) -> list[Any]:
-        """One statement (a write with RETURNING, or a read that must follow the writes)."""
-        async with self._outside_transactions():
-            return list(await self._db.execute_fetchall(sql, params))
+        """One statement on the writing connection (a write with RETURNING, or a read of it)."""
+        return list(await self._db.execute_fetchall(sql, params))
 
     async def _read(self, sql: str, params: Mapping[str, Any] | Sequence[Any] = ()) -> list[Any]:
         """One SELECT; on the reading connection when there is one."""
@@ -652,8 +657,7 @@ class SQLiteStore:
 
     async def _run(self, sql: str, params: Mapping[str, Any] | Sequence[Any] = ()) -> int:
         """One statement in autocommit mode; returns the number of rows changed."""
-        async with self._outside_transactions():
-            cursor = await self._db.execute(sql, params)
+        cursor = await self._db.execute(sql, params)
         rowcount = cursor.rowcount
         await cursor.close()
         return rowcount
@@ -735,20 +739,20 @@ class SQLiteStore:
             return await self._add_path(user_id, method_id, now)
 
     async def _add_path(self, user_id: int, method_id: str, now: datetime) -> AddPathResult:
-        async with self._write() as db:
-            rows = await db.execute_fetchall(
-                "SELECT method_id FROM paths WHERE user_id = ?", (user_id,)
-            )
+        def add(db: sqlite3.Connection) -> AddPathResult:
+            rows = db.execute("SELECT method_id FROM paths WHERE user_id = ?", (user_id,))
             chosen = {r[0] for r in rows}
             if method_id in chosen:
                 return AddPathResult.ALREADY
             if len(chosen) >= MAX_PATHS:
                 return AddPathResult.FULL
-            await db.execute(
+            db.execute(
                 "INSERT INTO paths (user_id, method_id, chosen_at) VALUES (?, ?, ?)",
                 (user_id, method_id, _ts(now)),
             )
             return AddPathResult.ADDED
+
+        return await self._in_transaction(add)
 
     async def remove_path(self, user_id: int, method_id: str) -> bool:
         with self._memory.changing(user_id, paths_only=True):
@@ -888,12 +892,16 @@ class SQLiteStore:
         A claim that is neither completed nor released before the lease ends becomes due again.
         """
         until = now + timedelta(seconds=lease_seconds)
-        async with self._write() as db:
-            rows = list(await db.execute_fetchall(SQL_DUE_TIPS, {"now": _ts(now), "limit": limit}))
-            await db.executemany(
+
+        def claim(db: sqlite3.Connection) -> list[sqlite3.Row]:
+            rows = db.execute(SQL_DUE_TIPS, {"now": _ts(now), "limit": limit}).fetchall()
+            db.executemany(
                 "UPDATE subscriptions SET claimed_until = ? WHERE user_id = ? AND method_id = ?",
                 [(_ts(until), r["user_id"], r["method_id"]) for r in rows],
             )
+            return rows
+
+        rows = await self._in_transaction(claim)
         return [
             TipClaim(
                 r["user_id"],
@@ -937,27 +945,30 @@ class SQLiteStore:
             "sent": int(sent),
             "tip_count": tip_count,
         }
+
+        def complete(db: sqlite3.Connection) -> None:
+            db.execute(
+                """INSERT INTO deliveries (user_id, method_id, position, sent_at, status)
+                SELECT :user_id, :method_id, :position, :now, :status
+                WHERE EXISTS (SELECT 1 FROM users WHERE user_id = :user_id)""",
+                params,
+            )
+            # Advance only from the claimed position, so a repeated completion cannot skip a tip.
+            db.execute(
+                """UPDATE subscriptions SET
+                    active = CASE WHEN :sent AND position = :position
+                        AND :position + 1 >= :tip_count THEN 0 ELSE active END,
+                    position = CASE WHEN :sent AND position = :position
+                        THEN :position + 1 ELSE position END,
+                    next_due = :due, claimed_until = NULL
+                WHERE user_id = :user_id AND method_id = :method_id""",
+                params,
+            )
+            if status is DeliveryStatus.BLOCKED:
+                _mark_blocked(db, claim.user_id, now)
+
         with self._memory.changing(claim.user_id):  # BLOCKED changes the users row
-            async with self._write() as db:
-                await db.execute(
-                    """INSERT INTO deliveries (user_id, method_id, position, sent_at, status)
-                    SELECT :user_id, :method_id, :position, :now, :status
-                    WHERE EXISTS (SELECT 1 FROM users WHERE user_id = :user_id)""",
-                    params,
-                )
-                # Advance only from the claimed position, so a repeated completion cannot skip a tip.
-                await db.execute(
-                    """UPDATE subscriptions SET
-                        active = CASE WHEN :sent AND position = :position
-                            AND :position + 1 >= :tip_count THEN 0 ELSE active END,
-                        position = CASE WHEN :sent AND position = :position
-                            THEN :position + 1 ELSE position END,
-                        next_due = :due, claimed_until = NULL
-                    WHERE user_id = :user_id AND method_id = :method_id""",
-                    params,
-                )
-                if status is DeliveryStatus.BLOCKED:
-                    await _mark_blocked(db, claim.user_id, now)
+            await self._in_transaction(complete)
 
     async def release_tip(self, claim: TipClaim, *, retry_at: datetime) -> None:
         """Give a claim back untouched (network trouble, 5xx, flood control): retry at `retry_at`."""
@@ -975,15 +986,18 @@ class SQLiteStore:
         after the lease runs out. A released broadcast retry (claimed_until as "not before") is
         simply tried again early.
         """
-        async with self._write() as db:
-            tips = await db.execute(
+
+        def release(db: sqlite3.Connection) -> int:
+            tips = db.execute(
                 "UPDATE subscriptions SET claimed_until = NULL WHERE claimed_until IS NOT NULL"
             )
-            targets = await db.execute(
+            targets = db.execute(
                 """UPDATE broadcast_targets SET claimed_until = NULL
                 WHERE status = 'pending' AND claimed_until IS NOT NULL"""
             )
             return tips.rowcount + targets.rowcount
+
+        return await self._in_transaction(release)
 
     # broadcasts
 
@@ -1001,36 +1015,41 @@ class SQLiteStore:
         The recipients are fixed now, in one INSERT .. SELECT. `include_unset_language` adds the
         users who never chose a language (useful when `language` is the default one).
         """
-        async with self._write() as db:
-            rows = await db.execute_fetchall(
+
+        def create(db: sqlite3.Connection) -> int:
+            row = db.execute(
                 """INSERT INTO broadcasts (text, language, created_by, created_at)
                 VALUES (?, ?, ?, ?) RETURNING id""",
                 (text, language, created_by, _ts(now)),
-            )
-            broadcast_id = int(next(iter(rows))[0])
-            await db.execute(
+            ).fetchone()
+            broadcast_id = int(row[0])
+            db.execute(
                 """INSERT INTO broadcast_targets (broadcast_id, user_id)
                 SELECT :id, user_id FROM users
                 WHERE blocked = 0 AND (:language IS NULL OR language = :language
                     OR (:unset AND language IS NULL))""",
                 {"id": broadcast_id, "language": language, "unset": int(include_unset_language)},
             )
-        return broadcast_id
+            return broadcast_id
+
+        return await self._in_transaction(create)
 
     async def claim_broadcast_targets(
         self, *, now: datetime, limit: int, lease_seconds: float
     ) -> list[BroadcastClaim]:
         """Lease up to `limit` pending recipients of unfinished broadcasts, oldest broadcast first."""
         until = _ts(now + timedelta(seconds=lease_seconds))
-        async with self._write() as db:
-            rows = list(
-                await db.execute_fetchall(SQL_PENDING_TARGETS, {"now": _ts(now), "limit": limit})
-            )
-            await db.executemany(
+
+        def claim(db: sqlite3.Connection) -> list[sqlite3.Row]:
+            rows = db.execute(SQL_PENDING_TARGETS, {"now": _ts(now), "limit": limit}).fetchall()
+            db.executemany(
                 """UPDATE broadcast_targets SET claimed_until = ?
                 WHERE broadcast_id = ? AND user_id = ?""",
                 [(until, r["broadcast_id"], r["user_id"]) for r in rows],
             )
+            return rows
+
+        rows = await self._in_transaction(claim)
         return [
             BroadcastClaim(r["broadcast_id"], r["user_id"], r["text"], r["language"], _dt(until))
             for r in rows
@@ -1041,15 +1060,18 @@ class SQLiteStore:
     ) -> None:
         """Record the outcome for one recipient; BLOCKED also marks the user blocked."""
         status = DeliveryStatus(status)
+
+        def complete(db: sqlite3.Connection) -> None:
+            db.execute(
+                """UPDATE broadcast_targets SET status = ?, claimed_until = NULL
+                WHERE broadcast_id = ? AND user_id = ?""",
+                (status.value, claim.broadcast_id, claim.user_id),
+            )
+            if status is DeliveryStatus.BLOCKED:
+                _mark_blocked(db, claim.user_id, now)
+
         with self._memory.changing(claim.user_id):  # BLOCKED changes the users row
-            async with self._write() as db:
-                await db.execute(
-                    """UPDATE broadcast_targets SET status = ?, claimed_until = NULL
-                    WHERE broadcast_id = ? AND user_id = ?""",
-                    (status.value, claim.broadcast_id, claim.user_id),
-                )
-                if status is DeliveryStatus.BLOCKED:
-                    await _mark_blocked(db, claim.user_id, now)
+            await self._in_transaction(complete)
 
     async def release_broadcast_target(self, claim: BroadcastClaim, *, retry_at: datetime) -> None:
         """Give a recipient back as pending; nobody claims it before `retry_at`."""
@@ -1209,16 +1231,19 @@ class SQLiteStore:
         call `application.drop_user_data(user_id)` and `drop_chat_data(user_id)`, or the next
         persistence run writes it back.
         """
+        params = {"user_id": user_id}
+
+        def forget(db: sqlite3.Connection) -> None:
+            db.execute("DELETE FROM users WHERE user_id = :user_id", params)
+            db.execute("DELETE FROM persist_user_data WHERE user_id = :user_id", params)
+            db.execute("DELETE FROM persist_chat_data WHERE chat_id = :user_id", params)
+            db.execute(f"DELETE FROM persist_conversations WHERE {_HAS_USER_KEY}", params)
+            db.execute(
+                "UPDATE broadcasts SET created_by = NULL WHERE created_by = :user_id", params
+            )
+
         with self._memory.changing(user_id):
-            params = {"user_id": user_id}
-            async with self._write() as db:
-                await db.execute("DELETE FROM users WHERE user_id = :user_id", params)
-                await db.execute("DELETE FROM persist_user_data WHERE user_id = :user_id", params)
-                await db.execute("DELETE FROM persist_chat_data WHERE chat_id = :user_id", params)
-                await db.execute(f"DELETE FROM persist_conversations WHERE {_HAS_USER_KEY}", params)
-                await db.execute(
-                    "UPDATE broadcasts SET created_by = NULL WHERE created_by = :user_id", params
-                )
+            await self._in_transaction(forget)
 
     async def stats(self, *, now: datetime) -> Stats:
         since = _ts(now - timedelta(days=ACTIVE_DAYS))
@@ -1314,8 +1339,8 @@ class SQLiteStore:
 _HAS_USER_KEY = "EXISTS (SELECT 1 FROM json_each(persist_conversations.key) WHERE value = :user_id)"
 
 
-async def _mark_blocked(db: aiosqlite.Connection, user_id: int, now: datetime) -> None:
-    await db.execute(
+def _mark_blocked(db: sqlite3.Connection, user_id: int, now: datetime) -> None:
+    db.execute(
         "UPDATE users SET blocked = 1, blocked_at = ? WHERE user_id = ? AND blocked = 0",
         (_ts(now), user_id),
     )

@@ -141,29 +141,28 @@ async def fill_disk(store: SQLiteStore) -> None:
     left in the last pages of the tables that grow (deliveries, paths), so the next row there
     fails with SQLITE_FULL ("database or disk is full"), as on a full disk.
     """
-    db = store._db
-    async with store._lock:
-        filler = 2**62  # sorts after every real key, as new rows do
-        await db.execute(
-            "INSERT INTO users (user_id, first_seen, last_seen) VALUES (?, 0, 0)", (filler,)
-        )
-        pages = (await db.execute_fetchall("PRAGMA page_count"))[0][0]  # type: ignore[index]
-        await db.execute(f"PRAGMA max_page_count = {pages}")
-        inserts = (
-            "INSERT INTO deliveries (user_id, method_id, position, sent_at, status)"
-            " VALUES (:u, :text, 0, :u, 'sent')",
-            "INSERT INTO paths (user_id, method_id, chosen_at) VALUES (:u, :text, 0)",
-        )
-        for sql in inserts:
-            n = 0
-            for size in (1000, 200, 40, 8, 1):
-                while True:
-                    n += 1
-                    try:
-                        await db.execute(sql, {"u": filler, "text": f"{n:07}" + "x" * size})
-                    except sqlite3.OperationalError as exc:
-                        assert "full" in str(exc)
-                        break
+    db = store._db  # every write is one call on its thread: nothing can come in between
+    filler = 2**62  # sorts after every real key, as new rows do
+    await db.execute(
+        "INSERT INTO users (user_id, first_seen, last_seen) VALUES (?, 0, 0)", (filler,)
+    )
+    pages = (await db.execute_fetchall("PRAGMA page_count"))[0][0]  # type: ignore[index]
+    await db.execute(f"PRAGMA max_page_count = {pages}")
+    inserts = (
+        "INSERT INTO deliveries (user_id, method_id, position, sent_at, status)"
+        " VALUES (:u, :text, 0, :u, 'sent')",
+        "INSERT INTO paths (user_id, method_id, chosen_at) VALUES (:u, :text, 0)",
+    )
+    for sql in inserts:
+        n = 0
+        for size in (1000, 200, 40, 8, 1):
+            while True:
+                n += 1
+                try:
+                    await db.execute(sql, {"u": filler, "text": f"{n:07}" + "x" * size})
+                except sqlite3.OperationalError as exc:
+                    assert "full" in str(exc)
+                    break
 
 
 async def test_disk_full_apologises_logs_and_delivers_every_tip_afterwards(
