@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import warnings
 from collections.abc import Iterable, Sequence
+from functools import lru_cache
 
 from telegram import (
     InlineKeyboardButton,
@@ -35,8 +36,22 @@ class StaleButton(Exception):
     """A button refers to something that no longer exists; the error handler shows the current menu."""
 
 
+# Buttons and keyboards are immutable and the same few hundred recur on every tap: each is built
+# (and serialized, see _edit) once. Building them was a tenth of the CPU per tap.
+@lru_cache(maxsize=4096)
 def button(text: str, data: str) -> InlineKeyboardButton:
     return InlineKeyboardButton(text, callback_data=data)
+
+
+@lru_cache(maxsize=1024)
+def url_button(text: str, url: str) -> InlineKeyboardButton:
+    return InlineKeyboardButton(text, url=url)
+
+
+@lru_cache(maxsize=256)
+def share_button(text: str, query: str) -> InlineKeyboardButton:
+    """Opens the chat picker with `@bot query` typed in: inline mode shares the result."""
+    return InlineKeyboardButton(text, switch_inline_query=query)
 
 
 def open_in_bot(ctx: AppContext, text: str, payload: str) -> InlineKeyboardButton:
@@ -44,11 +59,22 @@ def open_in_bot(ctx: AppContext, text: str, payload: str) -> InlineKeyboardButto
 
     It works from any chat, also for people who have not started the bot yet.
     """
-    return InlineKeyboardButton(text, url=create_deep_linked_url(ctx.bot.username, payload))
+    return url_button(text, create_deep_linked_url(ctx.bot.username, payload))
 
 
 def keyboard(rows: Iterable[Row]) -> InlineKeyboardMarkup:
-    return InlineKeyboardMarkup([list(row) for row in rows if row])
+    return _keyboard(tuple(tuple(row) for row in rows if row))
+
+
+@lru_cache(maxsize=4096)
+def _keyboard(rows: tuple[tuple[InlineKeyboardButton, ...], ...]) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(rows)
+
+
+@lru_cache(maxsize=4096)
+def _markup_json(markup: InlineKeyboardMarkup) -> dict[str, object]:
+    """The markup as Telegram's JSON; shared between calls, so never changed."""
+    return markup.to_dict()
 
 
 def pairs(buttons: Sequence[InlineKeyboardButton]) -> list[Row]:
@@ -127,7 +153,7 @@ async def _edit(
             "text": text,
             "parse_mode": ParseMode.HTML,
             "link_preview_options": NO_PREVIEW,
-            "reply_markup": markup,
+            "reply_markup": _markup_json(markup) if markup else None,
         },
     )
 

@@ -5,13 +5,24 @@ Get the data (library + store), render it (templates), act on buttons: each step
 
 from __future__ import annotations
 
-from telegram import InlineKeyboardButton, Update
+from telegram import Update
 from telegram.ext import BaseHandler, CallbackQueryHandler
 
 from bot import callbacks
 from bot.context import AppContext
 from bot.store import AddPathResult
-from bot.ui import Row, StaleButton, answer, button, keyboard, nav_row, pairs, show
+from bot.ui import (
+    Row,
+    StaleButton,
+    answer,
+    button,
+    keyboard,
+    nav_row,
+    pairs,
+    share_button,
+    show,
+    url_button,
+)
 
 SECTION_BUTTONS = {
     "what": "btn.what",
@@ -50,7 +61,7 @@ async def show_card(update: Update, ctx: AppContext, method_id: str, origin: str
         if chosen
         else button(ctx.t("btn.choose"), callbacks.choose(method_id, origin))
     )
-    share = InlineKeyboardButton(ctx.t("btn.share"), switch_inline_query=method.button)
+    share = share_button(ctx.t("btn.share"), method.button)
     text = ctx.library.render(ctx.lang, "card.j2", m=method)
     tips = button(ctx.t("btn.subscribe"), callbacks.subscribe(method_id))
     rows = [
@@ -110,7 +121,7 @@ async def section(update: Update, ctx: AppContext) -> None:
         rows.append(turn)
     if section_id == "platforms":
         method = ctx.library.method(ctx.lang, method_id)
-        rows += pairs([InlineKeyboardButton(f"🔗 {p.name}", url=p.url) for p in method.platforms])
+        rows += pairs([url_button(f"🔗 {p.name}", p.url) for p in method.platforms])
     rows.append(nav_row(ctx, callbacks.card(method_id, origin)))
     await show(update, ctx, text, keyboard(rows))
 
