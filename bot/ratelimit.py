@@ -8,6 +8,9 @@ tap on a button queues behind every other reply and behind the weekly tips. Here
 * the **broadcast lane** (``rate_limit_args={"lane": "broadcast"}``, used by the tips dispatcher
   and admin broadcasts) is paced by its own limiter at BROADCAST_RATE and never takes from the
   user lane;
+* the broadcast lane also leaves room for the replies: the messages both lanes send in any one
+  second stay within Telegram's bot-wide limit (``bot_wide_rate``, about 30), replies first, so
+  a busy minute of replies slows the broadcast down instead of getting it a 429;
 * answerCallbackQuery and answerInlineQuery are never held back: the user's spinner is waiting;
 * a 429 is always honoured: the request is retried after ``retry_after`` (a bounded number of
   times), and meanwhile nothing else is sent to that chat; a 429 in the broadcast lane also pauses
@@ -19,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine
 from datetime import timedelta
 from typing import Any
@@ -33,6 +37,8 @@ log = logging.getLogger(__name__)
 
 BROADCAST = "broadcast"
 UNPACED = frozenset({"answerCallbackQuery", "answerInlineQuery"})
+# Requests that put a new message in a chat: what Telegram's bot-wide limit counts.
+_NEW_MESSAGES = ("send", "copyMessage", "forwardMessage")
 # Group limiters kept at most; idle ones (full capacity, so no state lost) are dropped beyond it.
 MAX_GROUP_LIMITERS = 512
 
@@ -49,6 +55,7 @@ class LaneRateLimiter(BaseRateLimiter[dict[str, Any]]):
         self,
         *,
         broadcast_rate: float,
+        bot_wide_rate: int = 30,
         group_max_rate: float = 20,
         group_time_period: float = 60,
         max_retries: int = 3,
@@ -59,6 +66,8 @@ class LaneRateLimiter(BaseRateLimiter[dict[str, Any]]):
         # One at a time every 1/rate s, no burst: a burst on top of replies trips Telegram's
         # bot-wide 30/s even when the average is below it.
         self._broadcast = AsyncLimiter(1, 1 / broadcast_rate)
+        self._bot_wide_rate = bot_wide_rate
+        self._sent: deque[float] = deque()  # when each message of the last second went out
         self._group_max_rate = group_max_rate
         self._group_time_period = group_time_period
         self._groups: dict[int | str, AsyncLimiter] = {}
@@ -96,6 +105,10 @@ class LaneRateLimiter(BaseRateLimiter[dict[str, Any]]):
                     return await callback(*args, **kwargs)
                 await self._wait_pauses(chat, broadcast)
                 async with self._paced(chat, broadcast):
+                    if _is_new_message(endpoint):
+                        if broadcast:
+                            await self._wait_bot_wide_room()
+                        self._count_sent()
                     return await callback(*args, **kwargs)
             except RetryAfter as exc:
                 if attempt == self._max_retries:
@@ -126,6 +139,22 @@ class LaneRateLimiter(BaseRateLimiter[dict[str, Any]]):
             if wait <= 0:
                 return
             await self._sleep(wait)
+
+    def _recent_sends(self) -> int:
+        """Messages sent in the last second (both lanes)."""
+        cutoff = self._now() - 1.0
+        while self._sent and self._sent[0] <= cutoff:
+            self._sent.popleft()
+        return len(self._sent)
+
+    def _count_sent(self) -> None:
+        self._recent_sends()  # drops the old ones: the window never holds more than a second
+        self._sent.append(self._now())
+
+    async def _wait_bot_wide_room(self) -> None:
+        """Hold a broadcast while the last second's messages already reach the bot-wide limit."""
+        while self._recent_sends() >= self._bot_wide_rate:
+            await self._sleep(self._sent[0] + 1.0 - self._now())
 
     def _paced(
         self, chat: int | str | None, broadcast: bool
@@ -166,6 +195,10 @@ def retry_delay(exc: RetryAfter) -> timedelta:
     (the type changes in a future major version), so the stored value is read.
     """
     return exc._retry_after
+
+
+def _is_new_message(endpoint: str) -> bool:
+    return endpoint.startswith(_NEW_MESSAGES) and endpoint != "sendChatAction"
 
 
 def _chat_key(chat_id: object) -> int | str | None:

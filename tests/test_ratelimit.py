@@ -98,7 +98,7 @@ async def test_replies_are_not_queued_behind_broadcasts() -> None:
 
 async def test_the_broadcast_lane_keeps_its_rate_without_bursts() -> None:
     rate, count = 200, 41
-    limiter, post = LaneRateLimiter(broadcast_rate=rate), Recorder()
+    limiter, post = LaneRateLimiter(broadcast_rate=rate, bot_wide_rate=1000), Recorder()
     loop = asyncio.get_running_loop()
     started = loop.time()
     await asyncio.gather(
@@ -121,6 +121,51 @@ async def test_groups_keep_their_limit_in_the_user_lane() -> None:
     for task in group:
         task.cancel()
     await asyncio.gather(*group, return_exceptions=True)
+
+
+class Timeline:
+    """An injected clock that sleeping moves on at once: time passes only when someone waits."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def clock(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        wake = self.now + seconds
+        await asyncio.sleep(0)
+        self.now = max(self.now, wake)
+
+
+async def test_broadcasts_leave_the_bot_wide_limit_to_replies() -> None:
+    time = Timeline()
+    limiter = LaneRateLimiter(
+        broadcast_rate=1000, bot_wide_rate=10, sleep=time.sleep, clock=time.clock
+    )
+    sent_at: list[tuple[float, str]] = []
+
+    async def post(endpoint: str, data: dict[str, Any]) -> bool:
+        sent_at.append((time.now, "broadcast" if data["chat_id"] >= 100 else "reply"))
+        return True
+
+    def send(chat_id: int, lane: dict[str, str] | None) -> asyncio.Task[Any]:
+        data = {"chat_id": chat_id}
+        return asyncio.create_task(
+            limiter.process_request(post, ("sendMessage", data), {}, "sendMessage", data, lane)
+        )
+
+    for chat in range(7):  # seven replies go out at once, whatever the broadcast is doing
+        await send(chat, None)
+    await asyncio.gather(*(send(100 + i, BROADCAST) for i in range(20)))
+    await send(50, None)  # and a reply is never held back, even with the second full
+    assert sent_at[-1] == (time.now, "reply")
+
+    assert len(sent_at) == 28
+    assert [who for t, who in sent_at if t == 0.0].count("broadcast") == 3  # 10 - 7 replies
+    for start, _ in sent_at:  # no second holds more than the limit, replies excepted
+        window = [who for t, who in sent_at[:-1] if start <= t < start + 1.0]
+        assert len(window) <= 10
 
 
 async def test_a_429_is_retried_after_retry_after_and_pauses_only_that_chat() -> None:
