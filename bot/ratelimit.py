@@ -10,7 +10,8 @@ tap on a button queues behind every other reply and behind the weekly tips. Here
   user lane;
 * the broadcast lane also leaves room for the replies: the messages both lanes send in any one
   second stay within Telegram's bot-wide limit (``bot_wide_rate``, about 30), replies first, so
-  a busy minute of replies slows the broadcast down instead of getting it a 429;
+  a busy minute of replies slows the broadcast down instead of getting it a 429; and at most half
+  a second's worth of broadcast requests is in flight, so a stall cannot release a burst;
 * answerCallbackQuery and answerInlineQuery are never held back: the user's spinner is waiting;
 * a 429 is always honoured: the request is retried after ``retry_after`` (a bounded number of
   times), and meanwhile nothing else is sent to that chat; a 429 in the broadcast lane also pauses
@@ -22,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine
 from datetime import timedelta
@@ -66,6 +68,10 @@ class LaneRateLimiter(BaseRateLimiter[dict[str, Any]]):
         # One at a time every 1/rate s, no burst: a burst on top of replies trips Telegram's
         # bot-wide 30/s even when the average is below it.
         self._broadcast = AsyncLimiter(1, 1 / broadcast_rate)
+        # Broadcast requests in flight at once: half a second's worth. Pacing sets when a request
+        # leaves, not when it arrives; if Telegram (or the network) stalls, what is in flight
+        # arrives together, so the bound keeps such a bunch well under the bot-wide burst.
+        self._broadcast_slots = asyncio.Semaphore(max(1, math.ceil(broadcast_rate / 2)))
         self._bot_wide_rate = bot_wide_rate
         self._sent: deque[float] = deque()  # when each message of the last second went out
         self._group_max_rate = group_max_rate
@@ -103,13 +109,10 @@ class LaneRateLimiter(BaseRateLimiter[dict[str, Any]]):
             try:
                 if endpoint in UNPACED:
                     return await callback(*args, **kwargs)
-                await self._wait_pauses(chat, broadcast)
-                async with self._paced(chat, broadcast):
-                    if _is_new_message(endpoint):
-                        if broadcast:
-                            await self._wait_bot_wide_room()
-                        self._count_sent()
-                    return await callback(*args, **kwargs)
+                if not broadcast:
+                    return await self._send(callback, args, kwargs, endpoint, chat, broadcast)
+                async with self._broadcast_slots:
+                    return await self._send(callback, args, kwargs, endpoint, chat, broadcast)
             except RetryAfter as exc:
                 if attempt == self._max_retries:
                     log.warning("%s: still flood-limited after %d retries", endpoint, attempt)
@@ -123,6 +126,23 @@ class LaneRateLimiter(BaseRateLimiter[dict[str, Any]]):
                 if broadcast:
                     self._broadcast_pause = max(self._broadcast_pause, until)
                 await self._sleep(delay)
+
+    async def _send(
+        self,
+        callback: Callable[..., Coroutine[Any, Any, Result]],
+        args: Any,
+        kwargs: dict[str, Any],
+        endpoint: str,
+        chat: int | str | None,
+        broadcast: bool,
+    ) -> Result:
+        await self._wait_pauses(chat, broadcast)
+        async with self._paced(chat, broadcast):
+            if _is_new_message(endpoint):
+                if broadcast:
+                    await self._wait_bot_wide_room()
+                self._count_sent()
+            return await callback(*args, **kwargs)
 
     async def _wait_pauses(self, chat: int | str | None, broadcast: bool) -> None:
         """Hold the request while its chat (or its lane) is paused after a 429."""

@@ -168,6 +168,41 @@ async def test_broadcasts_leave_the_bot_wide_limit_to_replies() -> None:
         assert len(window) <= 10
 
 
+async def test_half_a_second_of_broadcasts_at_most_is_in_flight() -> None:
+    """If Telegram stalls, what is in flight arrives at once: the bound keeps that bunch small."""
+    limiter = LaneRateLimiter(broadcast_rate=8, bot_wide_rate=1000)
+    stalled = asyncio.Event()
+    in_flight = 0
+    arrived = asyncio.Event()
+
+    async def post(endpoint: str, data: dict[str, Any]) -> bool:
+        nonlocal in_flight
+        in_flight += 1
+        if in_flight == 4:
+            arrived.set()
+        await stalled.wait()
+        return True
+
+    sends = [
+        asyncio.create_task(
+            limiter.process_request(
+                post, ("sendMessage", {"chat_id": i}), {}, "sendMessage", {"chat_id": i}, BROADCAST
+            )
+        )
+        for i in range(8)
+    ]
+    await arrived.wait()
+    await asyncio.sleep(0.3)  # two more pacing intervals: nobody else may leave meanwhile
+    assert in_flight == 4
+    reply = {"chat_id": 99}
+    assert await limiter.process_request(
+        lambda *_: asyncio.sleep(0, True), ("sendMessage", reply), {}, "sendMessage", reply, None
+    )  # replies never wait for broadcast slots
+    stalled.set()
+    await asyncio.gather(*sends)
+    assert in_flight == 8
+
+
 async def test_a_429_is_retried_after_retry_after_and_pauses_only_that_chat() -> None:
     gate = Gate()
     limiter = LaneRateLimiter(broadcast_rate=30, sleep=gate.sleep, clock=gate.clock)
