@@ -39,7 +39,6 @@ class BenchAPI(FakeBotAPI):
         self.pending: dict[int, _Pending] = {}
         self.screens: dict[int, BotMessage] = {}  # the newest message with buttons per chat
         self.flooded_chats: list[int] = []  # the chat of every 429, in order
-        self.unchanged = 0  # taps that asked for the screen already shown (Telegram says 400)
 
     def _record_event(self, kind: str, chat_id: int, **fields: Any) -> None:
         super()._record_event(kind, chat_id, **fields)
@@ -70,7 +69,6 @@ class BenchAPI(FakeBotAPI):
         if chat_id is None or int(chat_id) not in self.pending:
             return
         if "not modified" in error.description:  # the screen shown already; nothing to change
-            self.unchanged += 1
             self._finish(int(chat_id), "ok")
         else:
             self._finish(int(chat_id), f"error {error.error_code}: {error.description}")
