@@ -165,7 +165,10 @@ async def _post_init(application: BotApplication) -> None:
     assert application.job_queue is not None
     dispatcher = Dispatcher(services)
     application.job_queue.run_repeating(
-        dispatcher, interval=services.settings.tip_check_seconds, name=JOB_NAME
+        dispatcher,
+        interval=services.settings.tip_check_seconds,
+        name=JOB_NAME,
+        job_kwargs={"max_instances": 2},  # the second only nudges a run in progress
     )
     # PTB's first=0 does not run a repeating job at start-up (APScheduler skips to the next
     # interval), so tips that fell due while the bot was down get their own run now.

@@ -118,6 +118,11 @@ class Dispatcher:
         self._idle: asyncio.Event | None = None  # set when the run in progress ends
 
     async def __call__(self, context: AppContext) -> None:
+        """The job. During a run it only asks that run to go round again, and returns at once,
+        so a long dispatch does not hold a second job instance (APScheduler would warn)."""
+        if self._idle is not None:
+            self._again = True
+            return
         await self.request(context.bot)
 
     async def request(self, bot: AnyBot) -> None:

@@ -5,15 +5,18 @@ The dispatcher runs at the injected clock's time; `bot.dispatch()` is one run of
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from conftest import BotHarness
 
 from bot.fakeapi import BotMessage, UserDriver
 from bot.store import DeliveryStatus
-from bot.tips import next_due, next_slot
+from bot.tips import Dispatcher, next_due, next_slot
 
 WEEK = 7 * 24 * 3600
 DHAKA = ZoneInfo("Asia/Dhaka")
@@ -230,3 +233,32 @@ async def test_delivery_log_records_each_tip(bot: BotHarness) -> None:
             "SELECT method_id, position, status FROM deliveries WHERE user_id = ?", (user.id,)
         ).fetchall()
     assert rows == [("youtube", 0, DeliveryStatus.SENT.value)]
+
+
+async def test_runs_never_overlap_and_a_call_during_a_run_makes_it_go_again() -> None:
+    class Counting(Dispatcher):
+        def __init__(self) -> None:
+            super().__init__(None)  # type: ignore[arg-type]  # run() below needs no services
+            self.runs = 0
+            self.running = 0
+            self.release = asyncio.Event()
+
+        async def run(self, bot: Any) -> None:
+            self.running += 1
+            assert self.running == 1
+            self.runs += 1
+            await self.release.wait()
+            self.running -= 1
+
+    dispatcher = Counting()
+    job = SimpleNamespace(bot=None)
+    first = asyncio.create_task(dispatcher(job))  # type: ignore[arg-type]
+    await asyncio.sleep(0)
+    await dispatcher(job)  # type: ignore[arg-type]  # the job returns at once: no pile-up
+    await dispatcher(job)  # type: ignore[arg-type]
+    waiting = asyncio.create_task(dispatcher.request(None))  # type: ignore[arg-type]
+    await asyncio.sleep(0)
+    assert dispatcher.runs == 1 and not waiting.done()
+    dispatcher.release.set()
+    await asyncio.gather(first, waiting)
+    assert dispatcher.runs == 2  # all the calls made during the run: one more run
