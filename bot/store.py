@@ -386,6 +386,8 @@ _PRAGMAS = (
 )
 _READER_PRAGMAS = ("PRAGMA busy_timeout = 5000", "PRAGMA query_only = ON")
 
+SQL_PATHS = """SELECT method_id, chosen_at, done_steps FROM paths
+WHERE user_id = ? ORDER BY chosen_at, method_id"""
 # The statements run for (nearly) every update or dispatch run; tests check their query plans.
 SQL_TOUCH_USER = """
 INSERT INTO users (user_id, language_hint, first_seen, last_seen)
@@ -724,35 +726,31 @@ class SQLiteStore:
         if remembered is not None and remembered.paths is not None:
             return list(remembered.paths)
         version = self._memory.version(user_id)
-        rows = await self._read(
-            """SELECT method_id, chosen_at, done_steps FROM paths
-            WHERE user_id = ? ORDER BY chosen_at, method_id""",
-            (user_id,),
-        )
-        paths = [Path(r["method_id"], _dt(r["chosen_at"]), _bits(r["done_steps"])) for r in rows]
-        self._memory.remember(user_id, version, paths=tuple(paths))
-        return paths
+        paths = _paths(await self._read(SQL_PATHS, (user_id,)))
+        self._memory.remember(user_id, version, paths=paths)
+        return list(paths)
 
     async def add_path(self, user_id: int, method_id: str, *, now: datetime) -> AddPathResult:
         """Follow a method, unless already followed or MAX_PATHS are followed. The user must exist."""
-        with self._memory.changing(user_id, paths_only=True):
-            return await self._add_path(user_id, method_id, now)
 
-    async def _add_path(self, user_id: int, method_id: str, now: datetime) -> AddPathResult:
-        def add(db: sqlite3.Connection) -> AddPathResult:
-            rows = db.execute("SELECT method_id FROM paths WHERE user_id = ?", (user_id,))
-            chosen = {r[0] for r in rows}
+        def add(db: sqlite3.Connection) -> tuple[AddPathResult, list[sqlite3.Row]]:
+            rows = db.execute(SQL_PATHS, (user_id,)).fetchall()
+            chosen = {r["method_id"] for r in rows}
             if method_id in chosen:
-                return AddPathResult.ALREADY
+                return AddPathResult.ALREADY, rows
             if len(chosen) >= MAX_PATHS:
-                return AddPathResult.FULL
+                return AddPathResult.FULL, rows
             db.execute(
                 "INSERT INTO paths (user_id, method_id, chosen_at) VALUES (?, ?, ?)",
                 (user_id, method_id, _ts(now)),
             )
-            return AddPathResult.ADDED
+            return AddPathResult.ADDED, db.execute(SQL_PATHS, (user_id,)).fetchall()
 
-        return await self._in_transaction(add)
+        with self._memory.changing(user_id, paths_only=True):
+            result, rows = await self._in_transaction(add)
+        # Read in the same transaction: the card shown next needs no query.
+        self._memory.remember(user_id, self._memory.version(user_id), paths=_paths(rows))
+        return result
 
     async def remove_path(self, user_id: int, method_id: str) -> bool:
         with self._memory.changing(user_id, paths_only=True):
@@ -1337,6 +1335,10 @@ class SQLiteStore:
 
 # A conversation key is a JSON array of chat/user (and maybe message) ids.
 _HAS_USER_KEY = "EXISTS (SELECT 1 FROM json_each(persist_conversations.key) WHERE value = :user_id)"
+
+
+def _paths(rows: Sequence[sqlite3.Row]) -> tuple[Path, ...]:
+    return tuple(Path(r["method_id"], _dt(r["chosen_at"]), _bits(r["done_steps"])) for r in rows)
 
 
 def _mark_blocked(db: sqlite3.Connection, user_id: int, now: datetime) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from telegram import BotCommandScopeChat, Update
 from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, filters
 
@@ -19,12 +21,16 @@ async def switch_language(update: Update, ctx: AppContext) -> None:
     target = ctx.match.group(1) if ctx.match and ctx.match.group(1) else None
     ctx.lang = target or next(lang for lang in LANGUAGES if lang != ctx.lang)
     await ctx.store.set_language(user.id, ctx.lang, now=ctx.now())
-    # The command menu follows the chosen language, whatever the Telegram app's language is.
-    await ctx.bot.set_my_commands(
-        bot_commands(ctx.library, ctx.lang, PRIVATE_COMMANDS), scope=BotCommandScopeChat(user.id)
-    )
     ctx.notify(ctx.t("language_changed"))
-    await show(update, ctx, f"{ctx.t('language_changed')}\n\n{ctx.t('menu')}", main_menu(ctx))
+    # The command menu follows the chosen language, whatever the Telegram app's language is;
+    # it is set while the new menu is shown, so the person does not wait for both in turn.
+    await asyncio.gather(
+        ctx.bot.set_my_commands(
+            bot_commands(ctx.library, ctx.lang, PRIVATE_COMMANDS),
+            scope=BotCommandScopeChat(user.id),
+        ),
+        show(update, ctx, f"{ctx.t('language_changed')}\n\n{ctx.t('menu')}", main_menu(ctx)),
+    )
 
 
 def handlers() -> list[BaseHandler[Update, AppContext, None]]:

@@ -29,12 +29,20 @@ async def _subscriptions(update: Update, ctx: AppContext) -> list[Subscription]:
     return [s for s in subs if ctx.library.has_method(s.method_id)]
 
 
+def _by_method(sub: Subscription) -> str:
+    return sub.method_id  # the store's order
+
+
 def _finished(ctx: AppContext, sub: Subscription) -> bool:
     return sub.position >= ctx.library.tip_count(sub.method_id)
 
 
-async def show_tips(update: Update, ctx: AppContext) -> None:
-    subs = await _subscriptions(update, ctx)
+async def show_tips(
+    update: Update, ctx: AppContext, subs: list[Subscription] | None = None
+) -> None:
+    """The user's subscriptions; pass `subs` when they were just read or written (one query less)."""
+    if subs is None:
+        subs = await _subscriptions(update, ctx)
     if not subs:
         await show_subscribe_menu(update, ctx, intro=ctx.t("tips.none"))
         return
@@ -95,9 +103,8 @@ async def subscribe(update: Update, ctx: AppContext) -> None:
     if not ctx.library.has_method(method_id):
         raise StaleButton
     name = ctx.library.method(ctx.lang, method_id).button
-    existing = next(
-        (s for s in await _subscriptions(update, ctx) if s.method_id == method_id), None
-    )
+    subs = await _subscriptions(update, ctx)
+    existing = next((s for s in subs if s.method_id == method_id), None)
     if existing is None or not existing.active or _finished(ctx, existing):
         now = ctx.now()
         local = now.astimezone(ctx.services.settings.timezone)
@@ -107,7 +114,7 @@ async def subscribe(update: Update, ctx: AppContext) -> None:
             if existing
             else (local.weekday(), local.hour, local.minute)
         )
-        await ctx.store.subscribe(
+        added = await ctx.store.subscribe(
             update.effective_user.id,
             method_id,
             now=now,
@@ -120,7 +127,8 @@ async def subscribe(update: Update, ctx: AppContext) -> None:
         resumed = existing is not None and not _finished(ctx, existing)
         ctx.notify(ctx.t("tips.resumed" if resumed else "tips.subscribed", name=name))
         dispatch_soon(ctx.job_queue)
-    await show_tips(update, ctx)
+        subs = sorted([s for s in subs if s.method_id != method_id] + [added], key=_by_method)
+    await show_tips(update, ctx, subs)
 
 
 async def unsubscribe(update: Update, ctx: AppContext) -> None:
