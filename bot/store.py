@@ -259,6 +259,7 @@ class Store(Protocol):
     async def set_group_language(self, chat_id: int, language: str) -> bool: ...
     async def get_group(self, chat_id: int) -> Group | None: ...
     async def remove_group(self, chat_id: int) -> bool: ...
+    async def move_group(self, old_chat_id: int, new_chat_id: int) -> None: ...
 
     # data rights and statistics
     async def export_user(self, user_id: int) -> dict[str, Any]: ...
@@ -1129,7 +1130,7 @@ class SQLiteStore:
         return changed > 0
 
     async def get_group(self, chat_id: int) -> Group | None:
-        rows = await self._fetch(
+        rows = await self._read(
             "SELECT chat_id, title, language, added_at FROM groups WHERE chat_id = ?", (chat_id,)
         )
         return _group(rows[0]) if rows else None
@@ -1137,6 +1138,21 @@ class SQLiteStore:
     async def remove_group(self, chat_id: int) -> bool:
         changed = await self._run("DELETE FROM groups WHERE chat_id = ?", (chat_id,))
         return changed > 0
+
+    async def move_group(self, old_chat_id: int, new_chat_id: int) -> None:
+        """A group became a supergroup (a new chat id): its settings go with it.
+
+        Safe to repeat (Telegram tells both chats); settings already kept under the new id win.
+        """
+
+        def move(db: sqlite3.Connection) -> None:
+            db.execute(
+                "UPDATE OR IGNORE groups SET chat_id = ? WHERE chat_id = ?",
+                (new_chat_id, old_chat_id),
+            )
+            db.execute("DELETE FROM groups WHERE chat_id = ?", (old_chat_id,))
+
+        await self._in_transaction(move)
 
     # data rights and statistics
 

@@ -17,6 +17,7 @@ from telegram.ext import (
     CallbackQueryHandler,
     ChatMemberHandler,
     CommandHandler,
+    MessageHandler,
     filters,
 )
 
@@ -129,11 +130,30 @@ async def _is_admin(update: Update, ctx: AppContext) -> bool:
     return member.status in (ChatMemberStatus.ADMINISTRATOR, ChatMemberStatus.OWNER)
 
 
+async def migrated(update: Update, ctx: AppContext) -> None:
+    """The group became a supergroup, which has a new id: its language goes with it.
+
+    Telegram says so in both chats (in either order); moving twice changes nothing.
+    """
+    message = update.effective_message
+    assert message is not None
+    old = message.migrate_from_chat_id or message.chat.id
+    new = message.migrate_to_chat_id or message.chat.id
+    await ctx.store.move_group(old, new)
+    group = await ctx.store.get_group(new)
+    if message.chat.id == new and group is not None and group.language is not None:
+        await ctx.bot.set_my_commands(
+            bot_commands(ctx.library, group.language, GROUP_COMMANDS),
+            scope=BotCommandScopeChat(new),
+        )
+
+
 def handlers() -> list[BaseHandler[Update, AppContext, None]]:
     # New messages only: an edited command would post its answer a second time.
     groups = filters.ChatType.GROUPS & filters.UpdateType.MESSAGE
     return [
         ChatMemberHandler(membership, ChatMemberHandler.MY_CHAT_MEMBER),
+        MessageHandler(filters.StatusUpdate.MIGRATE, migrated),
         CommandHandler("methods", show_methods, filters=groups),
         CommandHandler(["start", "help"], group_help, filters=groups),
         CommandHandler("language", switch_language, filters=groups),

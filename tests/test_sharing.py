@@ -240,3 +240,20 @@ async def test_a_burst_of_group_taps_waits_out_429s(
     for method_id in chosen:
         assert any(CONTENT.method("bn", method_id).summary in text for text in edits), method_id
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+async def test_a_group_that_becomes_a_supergroup_keeps_its_language(bot: BotHarness) -> None:
+    alice = bot.user("Alice")
+    group = bot.api.group("Earners BD", supergroup=False, creator=alice)
+    await group.add_bot(alice)
+    assert "now English" in (await group.send(alice, "/language")).text
+    said = len(bot.api.sent_to(group.id))
+    supergroup = await group.upgrade(alice)  # Telegram gives it a new id
+    assert await bot.store.get_group(group.id) is None  # type: ignore[union-attr]
+    stored = await bot.store.get_group(supergroup.id)  # type: ignore[union-attr]
+    assert stored is not None and stored.language == "en" and stored.title == "Earners BD"
+    listing = await supergroup.send(alice, "/methods")
+    assert "All methods" in listing.text
+    menu = bot.api.effective_commands(supergroup.id, alice.id, language_code="bn")
+    assert menu[0]["description"] == "All ways to earn"
+    assert len(bot.api.sent_to(group.id)) == said  # nothing sent to the old id

@@ -456,6 +456,22 @@ class GroupDriver(_ChatDriver):
         service = self._message(by.user, new_chat_members=[self.api.bot_user])
         return await self._send_updates([("my_chat_member", change), ("message", service)], timeout)
 
+    async def upgrade(self, by: UserDriver, *, timeout: float = 5) -> GroupDriver:
+        """The group becomes a supergroup, as Telegram does it: a new chat id, a service message
+        in each chat, and the old id refuses messages from then on. Returns the supergroup."""
+        if self.chat.type != "group":
+            raise AssertionError("only a basic group can be upgraded")
+        supergroup = self.api.group(self.chat.title or "", supergroup=True)
+        supergroup.chat.members = dict(self.chat.members)
+        supergroup.chat.bot_status = self.chat.bot_status
+        self.chat.migrated_to = supergroup.id
+        updates = [
+            ("message", self._message(by.user, migrate_to_chat_id=supergroup.id)),
+            ("message", supergroup._message(by.user, migrate_from_chat_id=self.chat.id)),
+        ]
+        await self._send_updates(updates, timeout)
+        return supergroup
+
     async def remove_bot(self, by: UserDriver, *, timeout: float = 5) -> Reply:
         old = self.chat.bot_status
         self.chat.bot_status = "kicked" if self.chat.type == "supergroup" else "left"

@@ -32,11 +32,19 @@ __all__ = [
 class ApiError(Exception):
     """A Bot API error response; raised inside method handlers and turned into JSON."""
 
-    def __init__(self, error_code: int, description: str, retry_after: int | None = None) -> None:
+    def __init__(
+        self,
+        error_code: int,
+        description: str,
+        retry_after: int | None = None,
+        *,
+        migrate_to_chat_id: int | None = None,
+    ) -> None:
         super().__init__(description)
         self.error_code = error_code
         self.description = description
         self.retry_after = retry_after
+        self.migrate_to_chat_id = migrate_to_chat_id
 
     def to_json(self) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -44,8 +52,9 @@ class ApiError(Exception):
             "error_code": self.error_code,
             "description": self.description,
         }
-        if self.retry_after is not None:
-            body["parameters"] = {"retry_after": self.retry_after}
+        parameters = {"retry_after": self.retry_after, "migrate_to_chat_id": self.migrate_to_chat_id}
+        if any(v is not None for v in parameters.values()):
+            body["parameters"] = {k: v for k, v in parameters.items() if v is not None}
         return body
 
 

@@ -144,6 +144,7 @@ class SimChat:
     members: dict[int, str] = field(default_factory=dict)
     bot_status: str = "member"
     message_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+    migrated_to: int | None = None  # a group that became this supergroup takes no more messages
 
 
 @dataclass
@@ -659,6 +660,12 @@ class FakeBotAPI:
                 raise ApiError(403, "Forbidden: bot was blocked by the user")
             if not user.has_started:
                 raise ApiError(403, "Forbidden: bot can't initiate conversation with a user")
+        elif chat.migrated_to is not None:
+            raise ApiError(
+                400,
+                "Bad Request: group chat was upgraded to a supergroup chat",
+                migrate_to_chat_id=chat.migrated_to,
+            )
         elif chat.bot_status == "kicked":
             raise ApiError(403, f"Forbidden: bot was kicked from the {chat.type} chat")
         elif chat.bot_status == "left":
