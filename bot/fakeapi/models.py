@@ -52,7 +52,10 @@ class ApiError(Exception):
             "error_code": self.error_code,
             "description": self.description,
         }
-        parameters = {"retry_after": self.retry_after, "migrate_to_chat_id": self.migrate_to_chat_id}
+        parameters = {
+            "retry_after": self.retry_after,
+            "migrate_to_chat_id": self.migrate_to_chat_id,
+        }
         if any(v is not None for v in parameters.values()):
             body["parameters"] = {k: v for k, v in parameters.items() if v is not None}
         return body
