@@ -109,10 +109,15 @@ class LaneRateLimiter(BaseRateLimiter[dict[str, Any]]):
             try:
                 if endpoint in UNPACED:
                     return await callback(*args, **kwargs)
-                if not broadcast:
-                    return await self._send(callback, args, kwargs, endpoint, chat, broadcast)
-                async with self._broadcast_slots:
-                    return await self._send(callback, args, kwargs, endpoint, chat, broadcast)
+                slot = self._broadcast_slots if broadcast else contextlib.nullcontext()
+                async with slot:
+                    await self._wait_pauses(chat, broadcast)
+                    async with self._paced(chat, broadcast):
+                        if _is_new_message(endpoint):
+                            if broadcast:
+                                await self._wait_bot_wide_room()
+                            self._count_sent()
+                        return await callback(*args, **kwargs)
             except RetryAfter as exc:
                 if attempt == self._max_retries:
                     log.warning("%s: still flood-limited after %d retries", endpoint, attempt)
@@ -126,23 +131,6 @@ class LaneRateLimiter(BaseRateLimiter[dict[str, Any]]):
                 if broadcast:
                     self._broadcast_pause = max(self._broadcast_pause, until)
                 await self._sleep(delay)
-
-    async def _send(
-        self,
-        callback: Callable[..., Coroutine[Any, Any, Result]],
-        args: Any,
-        kwargs: dict[str, Any],
-        endpoint: str,
-        chat: int | str | None,
-        broadcast: bool,
-    ) -> Result:
-        await self._wait_pauses(chat, broadcast)
-        async with self._paced(chat, broadcast):
-            if _is_new_message(endpoint):
-                if broadcast:
-                    await self._wait_bot_wide_room()
-                self._count_sent()
-            return await callback(*args, **kwargs)
 
     async def _wait_pauses(self, chat: int | str | None, broadcast: bool) -> None:
         """Hold the request while its chat (or its lane) is paused after a 429."""

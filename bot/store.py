@@ -18,8 +18,8 @@ import os
 import pathlib
 import sqlite3
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from enum import Enum, StrEnum
@@ -496,12 +496,15 @@ async def migrate(db: aiosqlite.Connection, target: int = SCHEMA_VERSION) -> Non
             "upgrade the bot"
         )
     for version in range(current + 1, target + 1):
-        async with _transaction(db):
-            if await _user_version(db) >= version:
-                continue
+
+        def step(conn: sqlite3.Connection, version: int = version) -> None:
+            if conn.execute("PRAGMA user_version").fetchone()[0] >= version:
+                return
             for statement in MIGRATIONS[version - 1]:
-                await db.execute(statement)
-            await db.execute(f"PRAGMA user_version = {version}")
+                conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {version}")
+
+        await _in_transaction(db, step)
 
 
 async def _user_version(db: aiosqlite.Connection) -> int:
@@ -509,33 +512,27 @@ async def _user_version(db: aiosqlite.Connection) -> int:
     return int(next(iter(rows))[0])
 
 
-@asynccontextmanager
-async def _transaction(db: aiosqlite.Connection) -> AsyncIterator[aiosqlite.Connection]:
-    """BEGIN IMMEDIATE (takes the write lock up front, waiting up to busy_timeout) .. COMMIT.
+async def _in_transaction(db: aiosqlite.Connection, work: Callable[[sqlite3.Connection], T]) -> T:
+    """`work` inside BEGIN IMMEDIATE .. COMMIT, as one call on the connection's thread, so no other
+    statement can come in between and no lock is held across awaits. Any error, a full disk
+    included, rolls back and propagates: no half-written transaction stays.
 
-    Any error, a full disk included, rolls back and propagates: no half-written transaction stays.
+    aiosqlite has no public way to run a function on its thread (omnilib/aiosqlite#19);
+    `Connection._execute` is the one its own methods use, so it is used here too.
     """
-    await db.execute("BEGIN IMMEDIATE")
-    try:
-        yield db
-        await db.execute("COMMIT")
-    except BaseException:
-        if db.in_transaction:  # SQLite may already have rolled back by itself (e.g. SQLITE_FULL)
-            await db.execute("ROLLBACK")
-        raise
 
+    def run(conn: sqlite3.Connection) -> T:
+        conn.execute("BEGIN IMMEDIATE")  # takes the write lock up front (waits busy_timeout)
+        try:
+            result = work(conn)
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:  # SQLite may have rolled back by itself (e.g. SQLITE_FULL)
+                conn.execute("ROLLBACK")
+            raise
+        return result
 
-def _run_transaction(db: sqlite3.Connection, work: Callable[[sqlite3.Connection], T]) -> T:
-    """On the connection's thread: BEGIN IMMEDIATE, `work`, COMMIT; any error rolls back."""
-    db.execute("BEGIN IMMEDIATE")
-    try:
-        result = work(db)
-        db.execute("COMMIT")
-    except BaseException:
-        if db.in_transaction:  # SQLite may already have rolled back by itself (e.g. SQLITE_FULL)
-            db.execute("ROLLBACK")
-        raise
-    return result
+    return await db._execute(run, db._conn)
 
 
 # --- the SQLite implementation ------------------------------------------------------------------
@@ -640,13 +637,7 @@ class SQLiteStore:
         await self._db.close()
 
     async def _in_transaction(self, work: Callable[[sqlite3.Connection], T]) -> T:
-        """`work` inside BEGIN IMMEDIATE .. COMMIT (ROLLBACK on any error), as one call.
-
-        aiosqlite has no public way to run a function on its thread (omnilib/aiosqlite#19);
-        `Connection._execute` is the one its own methods use, so it is used here too.
-        """
-        db = self._db
-        return await db._execute(_run_transaction, db._conn, work)
+        return await _in_transaction(self._db, work)
 
     async def _fetch(self, sql: str, params: Mapping[str, Any] | Sequence[Any] = ()) -> list[Any]:
         """One statement on the writing connection (a write with RETURNING, or a read of it)."""

@@ -140,8 +140,10 @@ async def migrated(update: Update, ctx: AppContext) -> None:
     old = message.migrate_from_chat_id or message.chat.id
     new = message.migrate_to_chat_id or message.chat.id
     await ctx.store.move_group(old, new)
+    if message.chat.id != new:  # the command list is set once, on the new chat's message
+        return
     group = await ctx.store.get_group(new)
-    if message.chat.id == new and group is not None and group.language is not None:
+    if group is not None and group.language is not None:
         await ctx.bot.set_my_commands(
             bot_commands(ctx.library, group.language, GROUP_COMMANDS),
             scope=BotCommandScopeChat(new),
