@@ -41,6 +41,7 @@ from bot.ui import NO_PREVIEW
 from handlers import (
     account,
     admin,
+    answers,
     fallback,
     groups,
     inline,
@@ -115,7 +116,7 @@ def register_handlers(application: BotApplication) -> None:
         ChatMemberHandler(track_block, ChatMemberHandler.MY_CHAT_MEMBER, chat_id=None), group=-1
     )
     # groups first: in a group it answers every button, so private screens never show there.
-    for module in (groups, inline, menu, methods, quiz, mypath, tips, account, language):
+    for module in (groups, inline, menu, methods, answers, quiz, mypath, tips, account, language):
         application.add_handlers(module.handlers())
     application.add_handlers(admin.handlers(application.bot_data.services.settings.admin_ids))
     application.add_handlers(fallback.handlers())  # last: whatever nothing else took

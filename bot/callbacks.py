@@ -30,6 +30,16 @@ def page(page_id: str) -> str:
     return f"page:{page_id}"
 
 
+def answer(collection: str, entry_id: str) -> str:
+    """A short answer (FAQ, getting paid, a scam, free learning)."""
+    return f"ans:{collection}:{entry_id}"
+
+
+def answers(collection: str, page_no: int = 0) -> str:
+    """The list of a collection's answers, a page of buttons at a time."""
+    return f"anl:{collection}:{page_no}"
+
+
 def card(method_id: str, origin: str = "all") -> str:
     return f"card:{method_id}:{origin}"
 

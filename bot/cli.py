@@ -14,7 +14,7 @@ from telegram import Update
 
 from bot import __version__
 from bot.config import ConfigError, Settings
-from bot.content import ContentError, check_content, load_library
+from bot.content import ContentError, load_library
 from bot.logs import setup_logging
 
 NO_TOKEN = (
@@ -54,11 +54,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
 
     if args.command == "content":
-        problems = check_content(settings.content_dir)
-        for line in problems:
-            print(line)
-        print(f"{len(problems)} problem(s) in {settings.content_dir}" if problems else "content OK")
-        return 1 if problems else 0
+        return content_check(settings.content_dir)
     if args.command == "playground":
         from bot.playground import run_playground
 
@@ -66,6 +62,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             settings, database=args.database, color=not args.no_color and sys.stdout.isatty()
         )
     return run_bot(settings)
+
+
+def content_check(root: Path) -> int:
+    """Every problem and warning as `file:line: message`; non-zero only for problems."""
+    try:
+        warnings, problems = load_library(root).warnings, []
+    except ContentError as exc:
+        warnings, problems = exc.warnings, exc.lines
+    for line in (*problems, *warnings):
+        print(line)
+    summary = f"{len(problems)} problem(s)" if problems else "content OK"
+    print(f"{summary}, {len(warnings)} warning(s) in {root}" if warnings else f"{summary} in {root}")
+    return 1 if problems else 0
 
 
 def run_bot(settings: Settings) -> int:

@@ -32,11 +32,18 @@ from jinja2 import (
 from markupsafe import Markup
 
 from bot import callbacks
+from bot.search import Document, SearchIndex
 from bot.telegram_html import TelegramHTMLError, parse_html, utf16_len
 
 LANGUAGES = ("bn", "en")
 KINDS = ("active", "passive", "both")
 PAGE_IDS = ("active_passive", "before_start", "safety", "getting_paid")
+# Short answers to typed questions, one file each in <language>/answers/, and their word limits.
+COLLECTIONS = {"faq": 80, "paid": 140, "scams": 140, "learn": 140}
+ENTRY_ID_RE = re.compile(r"^[a-z][a-z0-9_]{1,19}$")
+CHECKED_RE = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
+STALE_AFTER_MONTHS = 12
+FIND_SHARE = 0.75  # inline sharing lists the methods that answer this much of the best one
 SECTION_TEMPLATES = {s: f"section_{s}.j2" for s in callbacks.SECTIONS}
 MESSAGE_LIMIT = 4096
 PAGE_LIMIT = 2000  # a screenful on a phone; longer sections get next/previous pages
@@ -45,6 +52,22 @@ SHORT_BUTTON_LIMIT = 24
 _BN_DIGITS = str.maketrans("0123456789", "০১২৩৪৫৬৭৮৯")
 _URL_RE = re.compile(r"^https?://[A-Za-z0-9.-]+\.[A-Za-z]{2,}(:\d+)?(/\S*)?$")
 _TAG_RE = re.compile(r"</?[A-Za-z][^>]*>")
+# The house style (content/README.md): each rule finds the variant we decided against.
+HOUSE_STYLE = (
+    ("bn", re.compile(r"(?<!কিছু )একটা|প্রতিটা"), 'write "একটি", "প্রতিটি" ("কিছু একটা" is fine)'),
+    ("bn", re.compile(r"কিভাবে"), 'write "কীভাবে"'),
+    ("bn", re.compile(r"একটিভ"), 'write "অ্যাকটিভ"'),
+    (
+        "bn",
+        re.compile(r"ফেসবুক|ইউটিউব|গুগল|পেপাল|পেপ্যাল|ফাইভার|ফাইবার|আপওয়ার্ক|পেওনিয়ার|দারাজ"),
+        "write brand names in Latin script (Facebook, YouTube, Google…); Bangla spellings belong in keywords",
+    ),
+    ("bn", re.compile(r"[\u0980-\u09ff][.](?=\s|$)"), 'end a Bangla sentence with "।"'),
+    ("*", re.compile(r"[“”‘’«»]"), 'use straight double quotes "…"'),
+    ("*", re.compile(r"(?<![\w'])'[^'\s][^'\n]*[^'\s]'(?![\w'])"), 'use double quotes "…" for a quotation'),
+)
+# A figure a reader may rely on: money, a percentage.
+_FIGURE_RE = re.compile(r"[$৳%]|[0-9০-৯]\s*(?:টাকা|ডলার|শতাংশ|dollars?|taka)", re.IGNORECASE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,10 +100,17 @@ class Method:
     mistakes: tuple[str, ...]
     platforms: tuple[Platform, ...]
     tips: tuple[Tip, ...]
+    checked: str | None = None  # "YYYY-MM": when its figures were last verified
 
     def fits(self, kind: str) -> bool:
         """Whether the method belongs in the list of `kind` ('all', 'active' or 'passive')."""
         return kind == "all" or self.kind in (kind, "both")
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    name: str
+    url: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +120,30 @@ class Page:
     button: str
     emoji: str
     body: str
+    keywords: tuple[str, ...] = ()
+    links: tuple[Link, ...] = ()
+    see: tuple[str, ...] = ()  # buttons to what says more, as in Entry
+    collection: str | None = None  # its entries are listed under the page as buttons
+    checked: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """A short answer to a question people type: a FAQ, a platform's payouts, a scam, a course."""
+
+    collection: str
+    id: str
+    title: str
+    button: str
+    keywords: tuple[str, ...]
+    body: str
+    see: tuple[str, ...]  # targets for "more" buttons: card:<id>, page:<id>, <collection>:<id>, quiz
+    links: tuple[Link, ...]
+    checked: str | None  # "YYYY-MM": when its numbers were last verified
+
+    @property
+    def target(self) -> str:
+        return f"{self.collection}:{self.id}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,20 +185,15 @@ class Problem:
 class ContentError(Exception):
     """The content has problems; `problems` lists all of them, not just the first."""
 
-    def __init__(self, problems: list[Problem], root: Path) -> None:
+    def __init__(self, problems: list[Problem], root: Path, warnings: list[str] | None = None):
         self.problems = problems
         self.lines = [p.render(root) for p in problems]
+        self.warnings = warnings or []
         super().__init__("\n".join(self.lines))
 
 
 def to_bangla_digits(text: str) -> str:
     return text.translate(_BN_DIGITS)
-
-
-def normalize(text: str) -> str:
-    """Lowercase, NFC-normalised text with punctuation folded to spaces, for keyword search."""
-    text = unicodedata.normalize("NFC", text).casefold()
-    return re.sub(r"[^\w\u0980-\u09ff]+", " ", text).strip()
 
 
 @dataclass
@@ -158,6 +207,7 @@ class LanguagePack:
     quiz: QuizText
     ui: dict[str, Template]
     ui_source: dict[str, str] = field(repr=False)
+    entries: dict[str, dict[str, Entry]] = field(default_factory=dict)  # by collection, then id
 
 
 class Library:
@@ -169,14 +219,14 @@ class Library:
         packs: dict[str, LanguagePack],
         order: tuple[str, ...],
         quiz: tuple[QuizQuestion, ...],
-        ignore_words: frozenset[str] = frozenset(),
+        search: SearchIndex | None = None,
     ) -> None:
         self.root = root
-        self.ignore_words = ignore_words
         self.packs = packs
         self.method_ids = order
         self.quiz_questions = quiz
-        self._search_index = _build_search_index(packs, order, ignore_words)
+        self.search = search or SearchIndex(())
+        self.warnings: list[str] = []
         self._fixed: dict[tuple[str, str], str] = {}
 
     def method(self, language: str, method_id: str) -> Method:
@@ -190,6 +240,12 @@ class Library:
 
     def page(self, language: str, page_id: str) -> Page:
         return self.packs[language].pages[page_id]
+
+    def entries(self, language: str, collection: str) -> list[Entry]:
+        return list(self.packs[language].entries.get(collection, {}).values())
+
+    def entry(self, language: str, collection: str, entry_id: str) -> Entry | None:
+        return self.packs[language].entries.get(collection, {}).get(entry_id)
 
     def quiz_text(self, language: str) -> QuizText:
         return self.packs[language].quiz
@@ -238,57 +294,28 @@ class Library:
         return len(self.method(LANGUAGES[0], method_id).tips)
 
     def find(self, query: str, *, limit: int = 8) -> list[str]:
-        """Method ids matching a free-text query in either language, best first.
+        """Method ids a free-text query is about, best first (for inline sharing): the methods
+        whose card or section answers nearly as much of it as the best one does."""
+        outcome = self.search.search(query)
+        found: list[str] = []
+        best = max(outcome.coverages, default=0.0)
+        for target, coverage in zip(outcome.targets, outcome.coverages, strict=True):
+            kind, _, rest = target.partition(":")
+            method_id = rest.split(":")[0]
+            if kind in ("card", "sec") and coverage >= FIND_SHARE * best and method_id not in found:
+                found.append(method_id)
+        return found[:limit]
 
-        Each query word is matched against the words of every method's keywords and names
-        (title and button, in every language: exactly, by prefix, or inside a longer word); a word that matches many methods (like
-        "income") counts for little, and only methods close to the best score are returned.
-        """
-        scores: dict[str, float] = {}
-        for word in normalize(query).split():
-            if word in self.ignore_words:
-                continue
-            weights = {
-                method_id: max((_match_weight(word, term) for term in terms), default=0)
-                for method_id, terms in self._search_index.items()
-            }
-            matched = {mid: w for mid, w in weights.items() if w}
-            for method_id, weight in matched.items():
-                scores[method_id] = scores.get(method_id, 0) + weight / len(matched)
-        if not scores:
-            return []
-        best = max(scores.values())
-        ranked = sorted(
-            (mid for mid, score in scores.items() if score >= best / 2),
-            key=lambda mid: (-scores[mid], self.method_ids.index(mid)),
-        )
-        return ranked[:limit]
-
-
-def _match_weight(word: str, term: str) -> int:
-    if word == term:
-        return 3
-    if len(word) >= 3 and len(term) >= 3 and (term.startswith(word) or word.startswith(term)):
-        return 2
-    if len(word) >= 4 and word in term:
-        return 1
-    return 0
-
-
-def _build_search_index(
-    packs: Mapping[str, LanguagePack], order: Iterable[str], ignore: frozenset[str]
-) -> dict[str, set[str]]:
-    index: dict[str, set[str]] = {}
-    for method_id in order:
-        terms = {method_id}
-        for pack in packs.values():
-            method = pack.methods.get(method_id)
-            if method is None:  # it failed to load; the problem is already reported
-                continue
-            for phrase in (*method.keywords, method.button, method.title):
-                terms.update(normalize(phrase).split())
-        index[method_id] = {t for t in terms if len(t) >= 2 and t not in ignore}
-    return index
+    def has_target(self, target: str) -> bool:
+        """Whether a `see` or search target names something that exists."""
+        kind, _, rest = target.partition(":")
+        if kind == "card":
+            return self.has_method(rest)
+        if kind == "page":
+            return rest in PAGE_IDS
+        if kind in COLLECTIONS:
+            return self.entry(LANGUAGES[0], kind, rest) is not None
+        return target == "quiz"
 
 
 def paginate(text: str, limit: int) -> list[str]:
@@ -335,8 +362,10 @@ def _blocks(text: str, limit: int) -> Iterable[str]:
 class _Collector:
     """Gathers problems with line numbers found by searching the file's text."""
 
-    def __init__(self) -> None:
+    def __init__(self, today: date) -> None:
         self.problems: list[Problem] = []
+        self.warnings: list[Problem] = []
+        self.today = today
         self._texts: dict[Path, list[str]] = {}
 
     def read_toml(self, path: Path) -> dict[str, Any] | None:
@@ -371,6 +400,29 @@ class _Collector:
 
     def add(self, path: Path, line: int, message: str) -> None:
         self.problems.append(Problem(path, line, message))
+
+    def warn(self, path: Path, line: int, message: str) -> None:
+        """Not wrong enough to stop the bot, but an editor should look: style, stale facts."""
+        self.warnings.append(Problem(path, line, f"warning: {message}"))
+
+    def style(self, path: Path, line: int, key: str, text: str) -> None:
+        language = path.parent.name if path.parent.name in LANGUAGES else path.parent.parent.name
+        for rule_language, pattern, advice in HOUSE_STYLE:
+            if rule_language in (language, "*") and (found := pattern.search(text)):
+                self.warn(path, line, f"{key}: {found.group(0)!r}: {advice}")
+
+    def checked(self, path: Path, line: int, value: object) -> str | None:
+        """A `checked = "YYYY-MM"` month; a warning once it is over a year old."""
+        if value is None:
+            return None
+        match = CHECKED_RE.match(value) if isinstance(value, str) else None
+        if match is None:
+            self.add(path, line, f"checked: {value!r} must be a month like \"2026-12\"")
+            return None
+        months = (self.today.year - int(match[1])) * 12 + self.today.month - int(match[2])
+        if months > STALE_AFTER_MONTHS:
+            self.warn(path, line, f"checked {value}: over {STALE_AFTER_MONTHS} months ago, verify the figures again")
+        return str(value)
 
 
 class _FieldReader:
@@ -409,7 +461,28 @@ class _FieldReader:
             self._problem(
                 key, "has an HTML tag; write plain text (layout comes from the templates)"
             )
+        self._style(key, value)
         return value
+
+    def _style(self, key: str, value: str) -> None:
+        line = self.col.line(self.path, key, table=self.table, nth=self.nth)
+        self.col.style(self.path, line, key, value)
+
+    def links(self) -> tuple[Link, ...]:
+        value = self.data.get("links", [])
+        if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+            self._problem("links", 'must be a list like [{ name = "…", url = "https://…" }]')
+            return ()
+        links = []
+        for item in value:
+            name, url = item.get("name"), item.get("url")
+            if not isinstance(name, str) or not name.strip() or len(name) > 40:
+                self._problem("links", f"link name {name!r} must be text of at most 40 characters")
+            elif not isinstance(url, str) or not url.startswith("https://") or not _URL_RE.match(url):
+                self._problem("links", f"{url!r} is not an https link")
+            else:
+                links.append(Link(name.strip(), url))
+        return tuple(links)
 
     def texts(self, key: str, *, low: int, high: int, limit: int | None = None) -> tuple[str, ...]:
         value = self.data.get(key)
@@ -426,6 +499,8 @@ class _FieldReader:
                 )
             if _TAG_RE.search(item):
                 self._problem(key, f"item {item[:30]!r}… has an HTML tag; write plain text")
+            if key != "keywords":
+                self._style(key, item)
         return tuple(v.strip() for v in value)
 
     def tables(self, key: str) -> list[Mapping[str, Any]]:
@@ -435,6 +510,24 @@ class _FieldReader:
             return []
         return value
 
+    def targets(self) -> tuple[str, ...]:
+        """`see`: up to three buttons to what says more (checked once everything is loaded)."""
+        see = self.data.get("see", [])
+        if not isinstance(see, list) or len(see) > 3 or not all(isinstance(t, str) for t in see):
+            self._problem("see", "must be a list of at most 3 targets")
+            return ()
+        return tuple(see)
+
+    def figures_checked(self, key: str, text: str) -> None:
+        """Money and percentages need the month they were verified (`checked`)."""
+        if "checked" not in self.data and (found := _FIGURE_RE.search(text)):
+            line = self.col.line(self.path, key, table=self.table, nth=self.nth)
+            self.col.warn(self.path, line, f"{key}: states {found.group(0)!r}; add checked = \"YYYY-MM\"")
+
+    def checked(self) -> str | None:
+        line = self.col.line(self.path, "checked", table=self.table, nth=self.nth)
+        return self.col.checked(self.path, line, self.data.get("checked"))
+
     def unknown(self, allowed: Iterable[str]) -> None:
         for key in sorted(set(self.data) - set(allowed)):
             self._problem(key, "unknown key (a typo?)")
@@ -442,8 +535,16 @@ class _FieldReader:
 
 _METHOD_KEYS = (
     "title", "button", "emoji", "kind", "summary", "keywords", "what_it_is", "cost",
-    "time_to_income", "skills", "first_steps", "mistakes", "platforms", "tips",
+    "time_to_income", "skills", "first_steps", "mistakes", "platforms", "tips", "checked",
 )  # fmt: skip
+
+
+def _lowercase_keywords(r: _FieldReader) -> tuple[str, ...]:
+    keywords = r.texts("keywords", low=1, high=40)
+    for word in keywords:
+        if word != word.lower():
+            r._problem("keywords", f"{word!r} must be lowercase")
+    return keywords
 
 
 def _read_method(col: _Collector, path: Path) -> Method | None:
@@ -458,10 +559,7 @@ def _read_method(col: _Collector, path: Path) -> Method | None:
     kind = r.text("kind")
     if kind and kind not in KINDS:
         r._problem("kind", f"must be one of {', '.join(KINDS)}")
-    keywords = r.texts("keywords", low=1, high=40)
-    for word in keywords:
-        if word != word.lower():
-            r._problem("keywords", f"{word!r} must be lowercase")
+    keywords = _lowercase_keywords(r)
     platforms = []
     for i, item in enumerate(r.tables("platforms")):
         p = _FieldReader(col, path, item, table="platforms", nth=i)
@@ -497,7 +595,10 @@ def _read_method(col: _Collector, path: Path) -> Method | None:
         mistakes=r.texts("mistakes", low=4, high=6, limit=300),
         platforms=tuple(platforms),
         tips=tuple(tips),
+        checked=r.checked(),
     )
+    for key in ("what_it_is", "cost", "time_to_income"):
+        r.figures_checked(key, getattr(method, key))
     return method if r.ok else None
 
 
@@ -510,19 +611,62 @@ def _read_pages(col: _Collector, path: Path) -> dict[str, Page]:
             col.add(path, 1, f"[{page_id}] page is missing")
             continue
         r = _FieldReader(col, path, table, table=page_id)
-        r.unknown(("title", "button", "emoji", "body"))
+        r.unknown(
+            ("title", "button", "emoji", "body", "keywords", "links", "see", "collection", "checked")
+        )
+        collection = table.get("collection")
+        if collection is not None and collection not in COLLECTIONS:
+            r._problem("collection", f"must be one of {', '.join(COLLECTIONS)}")
         page = Page(
             page_id,
             r.text("title", limit=80),
             r.text("button", limit=SHORT_BUTTON_LIMIT),
             r.text("emoji", limit=8),
             r.text("body", limit=PAGE_LIMIT),
+            keywords=r.texts("keywords", low=1, high=40) if "keywords" in table else (),
+            links=r.links(),
+            see=r.targets(),
+            collection=collection,
+            checked=r.checked(),
         )
+        r.figures_checked("body", page.body)
         if r.ok:
             pages[page_id] = page
     for extra in sorted(set(data) - set(PAGE_IDS)):
         col.add(path, col.line(path, extra, table=extra), f"[{extra}] is not a known page")
     return pages
+
+
+def _read_entries(col: _Collector, path: Path, collection: str) -> dict[str, Entry]:
+    """One answers file: a table per entry, in the order lists show them."""
+    data = col.read_toml(path) or {}
+    entries = {}
+    for entry_id, table in data.items():
+        if not isinstance(table, dict):
+            col.add(path, col.line(path, entry_id), f"{entry_id}: must be a [{entry_id}] table")
+            continue
+        r = _FieldReader(col, path, table, table=entry_id)
+        if not ENTRY_ID_RE.match(entry_id):
+            r._problem("title", f"[{entry_id}]: ids are a-z, 0-9 and _, 2 to 20 characters")
+        r.unknown(("title", "button", "keywords", "body", "see", "links", "checked"))
+        body = r.text("body", limit=PAGE_LIMIT)
+        if (words := len(body.split())) > COLLECTIONS[collection]:
+            r._problem("body", f"has {words} words, at most {COLLECTIONS[collection]} on a phone screen")
+        entry = Entry(
+            collection=collection,
+            id=entry_id,
+            title=r.text("title", limit=120),
+            button=r.text("button", limit=SHORT_BUTTON_LIMIT),
+            keywords=_lowercase_keywords(r),
+            body=body,
+            see=r.targets(),
+            links=r.links(),
+            checked=r.checked(),
+        )
+        r.figures_checked("body", body)
+        if r.ok:
+            entries[entry_id] = entry
+    return entries
 
 
 def _read_quiz_scores(
@@ -615,6 +759,9 @@ def _make_env(root: Path, language: str) -> Environment:
 
     env.filters["digits"] = lambda value: localize(str(value))
     env.filters["number"] = lambda value: localize(format_decimal(value, locale=language))
+    env.filters["month"] = lambda value: localize(
+        format_date(date(int(value[:4]), int(value[5:7]), 1), format="MMMM y", locale=language)
+    )
     env.filters["date"] = lambda value: localize(
         format_date(value, format="long", locale=language)
         if isinstance(value, date)
@@ -639,6 +786,12 @@ def _flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
+def _ui_line(col: _Collector, path: Path, key: str) -> int:
+    """The line of a UI string; `group.help` is looked up under its [group] table."""
+    table, _, name = key.rpartition(".")
+    return col.line(path, name, table=table or None)
+
+
 def _read_ui(
     col: _Collector, path: Path, env: Environment
 ) -> tuple[dict[str, Template], dict[str, str]]:
@@ -646,10 +799,11 @@ def _read_ui(
     compiled: dict[str, Template] = {}
     sources: dict[str, str] = {}
     for key, value in _flatten(data).items():
-        line = col.line(path, key.rsplit(".", 1)[-1])
+        line = _ui_line(col, path, key)
         if not isinstance(value, str) or not value.strip():
             col.add(path, line, f"{key}: must be non-empty text")
             continue
+        col.style(path, line, key, value)
         try:
             compiled[key] = env.from_string(value.strip())
             sources[key] = value.strip()
@@ -674,9 +828,13 @@ def _ui_function(language: str, ui: Mapping[str, Template]) -> Any:
     return ui_text
 
 
-def load_library(root: Path) -> Library:
-    """Load and check all content under `root`; raise ContentError listing every problem."""
-    col = _Collector()
+def load_library(root: Path, *, today: date | None = None) -> Library:
+    """Load and check all content under `root`; raise ContentError listing every problem.
+
+    Warnings (house style, figures checked over a year ago) do not stop loading: they are in
+    `Library.warnings` for `ayerpoth content check` to print.
+    """
+    col = _Collector(today or date.today())
     order_path = root / "methods.toml"
     order_data = col.read_toml(order_path) or {}
     order = tuple(order_data.get("order", []))
@@ -713,24 +871,125 @@ def load_library(root: Path) -> Library:
             quiz=_read_quiz_text(col, base / "quiz.toml", quiz),
             ui=ui,
             ui_source=ui_source,
+            entries={
+                name: _read_entries(col, base / "answers" / f"{name}.toml", name)
+                for name in COLLECTIONS
+            },
         )
     if not col.problems:
         _compare_languages(col, root, packs)
-    ignore = frozenset(normalize(w) for w in order_data.get("ignore_words", []))
-    library = Library(root, packs, order, quiz, ignore)
+    library = Library(root, packs, order, quiz, _read_search(col, root, packs, order))
+    _check_targets(col, root, library)
     _check_rendering(col, root, library)
+    warnings = [w.render(root) for w in col.warnings]
     if col.problems:
-        raise ContentError(col.problems, root)
+        raise ContentError(col.problems, root, warnings)
+    library.warnings = warnings
     return library
 
 
-def check_content(root: Path) -> list[str]:
+def check_content(root: Path, *, today: date | None = None) -> list[str]:
     """All problems as `file:line: message` lines (empty when the content is fine)."""
     try:
-        load_library(root)
+        load_library(root, today=today)
     except ContentError as exc:
         return exc.lines
     return []
+
+
+def search_documents(
+    packs: Mapping[str, LanguagePack],
+    order: Iterable[str],
+    collection_keywords: Mapping[str, Iterable[str]] | None = None,
+) -> list[Document]:
+    """Every topic a question can be answered with, each language's text in one document."""
+    shared = {name: tuple(words) for name, words in (collection_keywords or {}).items()}
+    docs: dict[str, list[tuple[str, str, str]]] = {}
+
+    def add(target: str, title: str, keywords: Iterable[str], *body: str) -> None:
+        docs.setdefault(target, []).append((title, " ".join(keywords), "\n".join(body)))
+
+    for pack in packs.values():
+        for method_id in order:
+            m = pack.methods.get(method_id)
+            if m is None:  # it failed to load; the problem is already reported
+                continue
+            keywords = (*m.keywords, *shared.get("methods", ()))
+            add(f"card:{m.id}", f"{m.title} {m.button} {m.id}", keywords, m.summary, m.cost,
+                m.time_to_income, *m.skills)  # fmt: skip
+            sections = {
+                "what": (m.what_it_is,),
+                "steps": m.first_steps,
+                "platforms": tuple(f"{p.name} {p.note}" for p in m.platforms),
+                "mistakes": m.mistakes,
+                "tips": tuple(f"{t.title} {t.text}" for t in m.tips),
+            }
+            for section, texts in sections.items():
+                add(f"sec:{m.id}:{section}", m.button, (), *texts)
+        for page in pack.pages.values():
+            keywords = (*page.keywords, *shared.get(page.collection or "", ()))
+            add(f"page:{page.id}", f"{page.title} {page.button}", keywords, page.body)
+        for name, entries in pack.entries.items():
+            for e in entries.values():
+                add(e.target, f"{e.title} {e.button}", (*e.keywords, *shared.get(name, ())), e.body)
+    return [
+        Document(target, *(" ".join(part) for part in zip(*texts, strict=True)))
+        for target, texts in docs.items()
+    ]
+
+
+def _read_search(
+    col: _Collector, root: Path, packs: Mapping[str, LanguagePack], order: Iterable[str]
+) -> SearchIndex:
+    path = root / "search.toml"
+    data = col.read_toml(path) or {}
+    stop_words = data.get("stop_words", [])
+    smalltalk = data.get("smalltalk", {})
+    collections = data.get("collections", {})
+    if not isinstance(collections, dict) or set(collections) - {*COLLECTIONS, "methods"}:
+        col.add(
+            path,
+            col.line(path, "collections"),
+            f"[collections]: only {', '.join(COLLECTIONS)} and methods",
+        )
+        collections = {}
+    synonyms = data.get("synonyms", [])
+    if not isinstance(synonyms, list) or not all(
+        isinstance(g, list) and all(isinstance(w, str) for w in g) for g in synonyms
+    ):
+        col.add(path, col.line(path, "synonyms"), "synonyms: must be a list of lists of words")
+        synonyms = []
+    if not isinstance(stop_words, list) or not all(isinstance(w, str) for w in stop_words):
+        col.add(path, col.line(path, "stop_words"), "stop_words: must be a list of words")
+        stop_words = []
+    if not isinstance(smalltalk, dict) or not all(
+        isinstance(v, list) and all(isinstance(w, str) for w in v) for v in smalltalk.values()
+    ):
+        col.add(path, 1, "[smalltalk]: each kind must be a list of words")
+        smalltalk = {}
+    return SearchIndex(
+        search_documents(packs, order, collections),
+        stop_words=stop_words,
+        smalltalk=smalltalk,
+        synonyms=synonyms,
+    )
+
+
+def _check_targets(col: _Collector, root: Path, library: Library) -> None:
+    """Every `see` button must lead somewhere, in every language."""
+    for language, pack in library.packs.items():
+        pages_path = root / language / "pages.toml"
+        for page in pack.pages.values():
+            for target in page.see:
+                if not library.has_target(target):
+                    line = col.line(pages_path, "see", table=page.id)
+                    col.add(pages_path, line, f"see: {target!r} does not exist")
+        for name, entries in pack.entries.items():
+            path = root / language / "answers" / f"{name}.toml"
+            for e in entries.values():
+                for target in e.see:
+                    if not library.has_target(target):
+                        col.add(path, col.line(path, "see", table=e.id), f"see: {target!r} does not exist")
 
 
 def _compare_languages(col: _Collector, root: Path, packs: Mapping[str, LanguagePack]) -> None:
@@ -760,13 +1019,26 @@ def _compare_languages(col: _Collector, root: Path, packs: Mapping[str, Language
                     col.line(path, "url", table="platforms"),
                     f"platform links differ from {ref.language}",
                 )
+        _compare_entries(col, root, ref, other)
+        pages_path = root / language / "pages.toml"
+        for page_id, page in ref.pages.items():
+            o_page = other.pages.get(page_id)
+            if o_page is not None and (
+                [x.url for x in page.links] != [x.url for x in o_page.links]
+                or (page.collection, page.see) != (o_page.collection, o_page.see)
+            ):
+                col.add(
+                    pages_path,
+                    col.line(pages_path, "title", table=page_id),
+                    f"[{page_id}]: links, see and collection must be the same as in {ref.language}",
+                )
         ui_path = root / language / "ui.toml"
         for key in sorted(set(ref.ui_source) - set(other.ui_source)):
             col.add(ui_path, 1, f"{key}: missing (it is in {ref.language}/ui.toml)")
         for key in sorted(set(other.ui_source) - set(ref.ui_source)):
             col.add(
                 ui_path,
-                col.line(ui_path, key.rsplit(".", 1)[-1]),
+                _ui_line(col, ui_path, key),
                 f"{key}: not in {ref.language}/ui.toml",
             )
         for key in sorted(set(ref.ui_source) & set(other.ui_source)):
@@ -775,8 +1047,41 @@ def _compare_languages(col: _Collector, root: Path, packs: Mapping[str, Language
             if ref_vars != other_vars:
                 col.add(
                     ui_path,
-                    col.line(ui_path, key.rsplit(".", 1)[-1]),
+                    _ui_line(col, ui_path, key),
                     f"{key}: uses {sorted(other_vars)}, but {ref.language} uses {sorted(ref_vars)}",
+                )
+
+
+def _compare_entries(col: _Collector, root: Path, ref: LanguagePack, other: LanguagePack) -> None:
+    """Answers have the same ids in the same order, the same buttons, links and checked month."""
+    for name, entries in ref.entries.items():
+        path = root / other.language / "answers" / f"{name}.toml"
+        theirs = other.entries.get(name, {})
+        if list(entries) != list(theirs):
+            missing = [i for i in entries if i not in theirs]
+            extra = [i for i in theirs if i not in entries]
+            col.add(
+                path,
+                1,
+                f"entries must match {ref.language}/answers/{name}.toml in order: "
+                f"missing {missing}, not in {ref.language} {extra}",
+            )
+        for entry_id, e in entries.items():
+            o = theirs.get(entry_id)
+            if o is None:
+                continue
+            for field_name in ("see", "checked"):
+                if getattr(e, field_name) != getattr(o, field_name):
+                    col.add(
+                        path,
+                        col.line(path, field_name, table=entry_id),
+                        f"[{entry_id}] {field_name}: differs from {ref.language}",
+                    )
+            if [x.url for x in e.links] != [x.url for x in o.links]:
+                col.add(
+                    path,
+                    col.line(path, "links", table=entry_id),
+                    f"[{entry_id}] links: differ from {ref.language}",
                 )
 
 
@@ -805,7 +1110,7 @@ def _check_rendering(col: _Collector, root: Path, library: Library) -> None:
 
         for key, template in pack.ui.items():
             ui_path = base / "ui.toml"
-            line = col.line(ui_path, key.rsplit(".", 1)[-1])
+            line = _ui_line(col, ui_path, key)
             variables = meta.find_undeclared_variables(pack.env.parse(pack.ui_source[key]))
             try:
                 text = template.render({v: _SAMPLE for v in variables})
@@ -855,3 +1160,12 @@ def _check_rendering(col: _Collector, root: Path, library: Library) -> None:
                 f"page {page_id}",
                 text,
             )
+        for name, entries in pack.entries.items():
+            path = base / "answers" / f"{name}.toml"
+            for e in entries.values():
+                try:
+                    text = library.render(language, "answer.j2", e=e)
+                except TemplateError as exc:
+                    col.add(root / "templates" / "answer.j2", 1, f"{exc}")
+                    break
+                check(path, col.line(path, "body", table=e.id), f"[{e.id}]", text)

@@ -34,6 +34,7 @@ MAX_PATHS = 3
 MAX_STEPS = 63
 """Steps of a path are bits of one signed 64-bit INTEGER: indexes 0..62."""
 ACTIVE_DAYS = 7
+UNANSWERED_DAYS = 90  # unanswered questions are kept this long after they were last asked
 TOUCH_INTERVAL = timedelta(seconds=60)  # how stale users.last_seen may get, to spare writes
 RECENT_USERS = 20_000  # users whose row and paths are kept in memory, a few MB
 """`Stats` counts users seen, and tips sent, in this many recent days."""
@@ -266,6 +267,10 @@ class Store(Protocol):
     async def forget_user(self, user_id: int) -> None: ...
     async def stats(self, *, now: datetime) -> Stats: ...
 
+    # questions with no answer: counted for the content team, never linked to a user
+    async def record_unanswered(self, query: str, *, now: datetime) -> None: ...
+    async def top_unanswered(self, *, limit: int, now: datetime) -> list[tuple[str, int]]: ...
+
     # raw JSON documents for bot.persistence (None deletes)
     async def persisted_user_data(self) -> dict[int, str]: ...
     async def persisted_chat_data(self) -> dict[int, str]: ...
@@ -375,6 +380,16 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             state TEXT NOT NULL,
             PRIMARY KEY (name, key)
         ) STRICT""",
+    ),
+    # v3: questions the bot had no answer for, masked and without who asked (see record_unanswered).
+    (
+        """CREATE TABLE unanswered (
+            query TEXT PRIMARY KEY,
+            asked INTEGER NOT NULL,
+            first_asked INTEGER NOT NULL,
+            last_asked INTEGER NOT NULL
+        ) STRICT""",
+        "CREATE INDEX unanswered_last_asked ON unanswered (last_asked)",
     ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -1249,6 +1264,29 @@ class SQLiteStore:
 
         with self._memory.changing(user_id):
             await self._in_transaction(forget)
+
+    async def record_unanswered(self, query: str, *, now: datetime) -> None:
+        """Count a question (already masked by the caller); forget ones not asked for a while."""
+        params = {"query": query, "now": _ts(now), "old": _ts(now - timedelta(days=UNANSWERED_DAYS))}
+
+        def record(db: sqlite3.Connection) -> None:
+            db.execute(
+                """INSERT INTO unanswered (query, asked, first_asked, last_asked)
+                VALUES (:query, 1, :now, :now)
+                ON CONFLICT (query) DO UPDATE SET asked = asked + 1, last_asked = :now""",
+                params,
+            )
+            db.execute("DELETE FROM unanswered WHERE last_asked < :old", params)
+
+        await self._in_transaction(record)
+
+    async def top_unanswered(self, *, limit: int, now: datetime) -> list[tuple[str, int]]:
+        rows = await self._read(
+            """SELECT query, asked FROM unanswered WHERE last_asked >= ?
+            ORDER BY asked DESC, last_asked DESC LIMIT ?""",
+            (_ts(now - timedelta(days=UNANSWERED_DAYS)), limit),
+        )
+        return [(row[0], row[1]) for row in rows]
 
     async def stats(self, *, now: datetime) -> Stats:
         since = _ts(now - timedelta(days=ACTIVE_DAYS))

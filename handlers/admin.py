@@ -29,6 +29,7 @@ from bot.ui import button, keyboard, show
 WRITING, CONFIRMING = range(2)
 AUDIENCES = {"all": None, "bn": "bn", "en": "en"}
 LANGUAGE_NAMES = {"bn": "বাংলা", "en": "English", None: "—"}
+TOP_UNANSWERED = 10
 
 
 async def stats(update: Update, ctx: AppContext) -> None:
@@ -50,6 +51,9 @@ async def stats(update: Update, ctx: AppContext) -> None:
         tips_sent=numbers.tips_sent,
         groups=numbers.groups,
     )
+    unanswered = await ctx.store.top_unanswered(limit=TOP_UNANSWERED, now=ctx.now())
+    lines = [ctx.t("admin.unanswered_line", query=q, count=n) for q, n in unanswered]
+    text += "\n\n" + ctx.t("admin.unanswered", count=len(lines)) + "".join(f"\n{x}" for x in lines)
     await show(update, ctx, text, None)
 
 

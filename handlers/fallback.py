@@ -1,7 +1,8 @@
 """Whatever no other handler took: free-text questions, unknown commands, media, and stale buttons.
 
-Registered last. A typed question is answered with the matching method cards (keywords in both
-languages); a button from an old message gets "this menu was updated" and the current menu.
+Registered last. A typed question gets the best answer from everything the bot says (see
+bot/search.py), a greeting a short reply; a button from an old message gets "this menu was
+updated" and the current menu.
 """
 
 from __future__ import annotations
@@ -9,28 +10,23 @@ from __future__ import annotations
 from telegram import Update
 from telegram.ext import BaseHandler, CallbackQueryHandler, MessageHandler, filters
 
-from bot import callbacks
 from bot.context import AppContext
-from bot.ui import button, keyboard, nav_row, pairs, show
+from bot.ui import show
+from handlers import answers
 from handlers.menu import main_menu
-
-MAX_QUERY_SHOWN = 60
 
 
 async def free_text(update: Update, ctx: AppContext) -> None:
     message = update.effective_message
     assert message is not None and message.text is not None
     query = message.text.strip()
-    shown = query if len(query) <= MAX_QUERY_SHOWN else query[: MAX_QUERY_SHOWN - 1] + "…"
-    found = ctx.library.find(query)
-    if not found:
-        await show(update, ctx, ctx.t("not_found", query=shown), main_menu(ctx))
-        return
-    entries = []
-    for method_id in found:
-        method = ctx.library.method(ctx.lang, method_id)
-        entries.append(button(f"{method.emoji} {method.button}", callbacks.card(method_id, "find")))
-    await show(update, ctx, ctx.t("found", query=shown), keyboard([*pairs(entries), nav_row(ctx)]))
+    outcome = ctx.library.search.search(query)
+    if outcome.kind == "smalltalk":
+        await show(update, ctx, ctx.t(f"smalltalk.{outcome.smalltalk}"), main_menu(ctx))
+    elif outcome.kind == "answer":
+        await answers.answer_question(update, ctx, query, outcome)
+    else:
+        await answers.no_answer(update, ctx, query, outcome)
 
 
 async def unknown_command(update: Update, ctx: AppContext) -> None:

@@ -13,7 +13,7 @@ from bot import callbacks
 from bot.content import PAGE_IDS
 from bot.context import AppContext
 from bot.ui import button, keyboard, nav_row, pairs, show
-from handlers import methods, mypath, quiz
+from handlers import answers, methods, mypath, quiz
 
 LIST_KINDS = ("all", "active", "passive")
 
@@ -39,7 +39,10 @@ def main_menu(ctx: AppContext) -> InlineKeyboardMarkup:
                     button(f"{page[pid].emoji} {page[pid].button}", callbacks.page(pid))
                     for pid in ("before_start", "safety", "getting_paid")
                 ]
-                + [button(ctx.t("btn.help"), callbacks.HELP)]
+                + [
+                    button(ctx.t("btn.faq"), callbacks.answers("faq")),
+                    button(ctx.t("btn.help"), callbacks.HELP),
+                ]
             ),
             [button(ctx.t("btn.language"), callbacks.LANGUAGE)],
         ]
@@ -92,17 +95,8 @@ async def methods_command(update: Update, ctx: AppContext) -> None:
 
 
 async def info_page(update: Update, ctx: AppContext) -> None:
-    page = ctx.library.page(ctx.lang, ctx.match.group(1) if ctx.match else "")
-    rows = []
-    if page.id == "active_passive":
-        rows.append(
-            [
-                button(ctx.t("btn.active"), callbacks.list_of("active")),
-                button(ctx.t("btn.passive"), callbacks.list_of("passive")),
-            ]
-        )
-    text = ctx.library.render(ctx.lang, "page.j2", page=page)
-    await show(update, ctx, text, keyboard([*rows, nav_row(ctx)]))
+    text, rows = answers.page_screen(ctx, ctx.match.group(1) if ctx.match else "")
+    await show(update, ctx, text, keyboard(rows))
 
 
 async def help_screen(update: Update, ctx: AppContext) -> None:

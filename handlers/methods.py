@@ -47,6 +47,14 @@ def back_from_card(method_id: str, origin: str) -> str:
 
 
 async def show_card(update: Update, ctx: AppContext, method_id: str, origin: str) -> None:
+    text, rows = await card_screen(update, ctx, method_id, origin)
+    await show(update, ctx, text, keyboard(rows))
+
+
+async def card_screen(
+    update: Update, ctx: AppContext, method_id: str, origin: str
+) -> tuple[str, list[Row]]:
+    """A method's card and its buttons; the last row is the navigation."""
     method = ctx.library.method(ctx.lang, method_id)
     user = update.effective_user
     chosen = user is not None and any(
@@ -71,7 +79,7 @@ async def show_card(update: Update, ctx: AppContext, method_id: str, origin: str
         [share],
         nav_row(ctx, back_from_card(method_id, origin)),
     ]
-    await show(update, ctx, text, keyboard(rows))
+    return text, rows
 
 
 async def card(update: Update, ctx: AppContext) -> None:
@@ -92,6 +100,14 @@ async def section(update: Update, ctx: AppContext) -> None:
     )
     if not ctx.library.has_method(method_id):
         raise StaleButton
+    text, rows = await section_screen(update, ctx, method_id, section_id, page_no, origin)
+    await show(update, ctx, text, keyboard(rows))
+
+
+async def section_screen(
+    update: Update, ctx: AppContext, method_id: str, section_id: str, page_no: int, origin: str
+) -> tuple[str, list[Row]]:
+    """One page of a card's section and its buttons; the last row is the navigation."""
     user = update.effective_user
     done: frozenset[int] = frozenset()
     if section_id == "steps" and user is not None:
@@ -123,7 +139,7 @@ async def section(update: Update, ctx: AppContext) -> None:
         method = ctx.library.method(ctx.lang, method_id)
         rows += pairs([url_button(f"🔗 {p.name}", p.url) for p in method.platforms])
     rows.append(nav_row(ctx, callbacks.card(method_id, origin)))
-    await show(update, ctx, text, keyboard(rows))
+    return text, rows
 
 
 async def choose(update: Update, ctx: AppContext) -> None:

@@ -1,0 +1,166 @@
+"""Short answers: the FAQ, getting paid per platform, scams, free learning, and typed questions.
+
+Every answer is a screen of its own (`ans:<collection>:<id>`) with buttons to what says more; a
+collection is a list of buttons (`anl:<collection>:<page>`). A typed question shows the best
+answer itself, with buttons to the next-best ones, or says honestly that there is none.
+"""
+
+from __future__ import annotations
+
+import re
+
+from telegram import InlineKeyboardButton, Update
+from telegram.ext import BaseHandler, CallbackQueryHandler
+
+from bot import callbacks
+from bot.content import COLLECTIONS, PAGE_IDS, Entry
+from bot.context import AppContext
+from bot.search import Outcome
+from bot.ui import Row, StaleButton, button, keyboard, nav_row, pairs, show
+from handlers import methods
+
+LIST_PAGE = 10  # buttons per page of a collection list: five rows of two
+ALSO = 3  # next-best answers offered under a typed question's answer
+MAX_QUERY_SHOWN = 60
+_COLLECTION = f"({'|'.join(COLLECTIONS)})"
+_LINK = re.compile(r"https?://\S+")
+_DIGITS = re.compile(r"[0-9০-৯]")
+
+
+def target_button(ctx: AppContext, target: str) -> InlineKeyboardButton | None:
+    """A button that opens a search or `see` target; None when it no longer exists."""
+    kind, _, rest = target.partition(":")
+    lib, lang = ctx.library, ctx.lang
+    if kind == "card" and lib.has_method(rest):
+        m = lib.method(lang, rest)
+        return button(f"{m.emoji} {m.button}", callbacks.card(rest, "find"))
+    if kind == "sec":
+        method_id, _, section = rest.partition(":")
+        if lib.has_method(method_id) and section in callbacks.SECTIONS:
+            m = lib.method(lang, method_id)
+            label = f"{m.emoji} {m.button} · {ctx.t(f'section.{section}')}"
+            return button(label, callbacks.section(method_id, section, 0, "find"))
+    if kind == "page" and rest in PAGE_IDS:
+        page = lib.page(lang, rest)
+        return button(f"{page.emoji} {page.button}", callbacks.page(rest))
+    if kind in COLLECTIONS and (entry := lib.entry(lang, kind, rest)) is not None:
+        return entry_button(ctx, entry)
+    if target == "quiz":
+        return button(ctx.t("btn.quiz"), callbacks.quiz())
+    return None
+
+
+def entry_button(ctx: AppContext, entry: Entry) -> InlineKeyboardButton:
+    icon = ctx.t(f"icon.{entry.collection}")
+    return button(f"{icon} {entry.button}", callbacks.answer(entry.collection, entry.id))
+
+
+def buttons_to(ctx: AppContext, targets: tuple[str, ...] | list[str]) -> list[InlineKeyboardButton]:
+    return [b for b in map(lambda t: target_button(ctx, t), targets) if b is not None]
+
+
+def entry_screen(ctx: AppContext, entry: Entry, back: str | None) -> tuple[str, list[Row]]:
+    text = ctx.library.render(ctx.lang, "answer.j2", e=entry)
+    return text, [*pairs(buttons_to(ctx, entry.see)), nav_row(ctx, back)]
+
+
+async def open_entry(update: Update, ctx: AppContext) -> None:
+    assert ctx.match is not None
+    entry = ctx.library.entry(ctx.lang, ctx.match.group(1), ctx.match.group(2))
+    if entry is None:
+        raise StaleButton
+    text, rows = entry_screen(ctx, entry, callbacks.answers(entry.collection))
+    await show(update, ctx, text, keyboard(rows))
+
+
+async def open_list(update: Update, ctx: AppContext) -> None:
+    assert ctx.match is not None
+    collection, page_no = ctx.match.group(1), int(ctx.match.group(2))
+    entries = ctx.library.entries(ctx.lang, collection)
+    pages = max(1, -(-len(entries) // LIST_PAGE))
+    page_no = min(page_no, pages - 1)  # the list may have shrunk since the button was made
+    shown = entries[page_no * LIST_PAGE : (page_no + 1) * LIST_PAGE]
+    text = ctx.t(f"collection.{collection}")
+    rows: list[Row] = [*pairs([entry_button(ctx, e) for e in shown])]
+    if pages > 1:
+        text += "\n" + ctx.t("page_of", n=page_no + 1, total=pages)
+        turn = []
+        if page_no > 0:
+            turn.append(button(ctx.t("btn.prev"), callbacks.answers(collection, page_no - 1)))
+        if page_no < pages - 1:
+            turn.append(button(ctx.t("btn.next"), callbacks.answers(collection, page_no + 1)))
+        rows.append(turn)
+    rows.append(nav_row(ctx))
+    await show(update, ctx, text, keyboard(rows))
+
+
+async def answer_question(update: Update, ctx: AppContext, query: str, outcome: Outcome) -> None:
+    """The best answer to a typed question, with the next-best ones as buttons."""
+    best, *others = outcome.targets
+    text, rows = await _screen(update, ctx, best)
+    also = buttons_to(ctx, [t for t in others if not _same_method(t, best)][:ALSO])
+    await show(update, ctx, text, keyboard([*rows[:-1], *pairs(also), rows[-1]]))
+
+
+async def no_answer(update: Update, ctx: AppContext, query: str, outcome: Outcome) -> None:
+    """Say honestly that there is no good answer; offer the closest topics and the quiz."""
+    shown = query if len(query) <= MAX_QUERY_SHOWN else query[: MAX_QUERY_SHOWN - 1] + "…"
+    key = "search.unsure" if outcome.targets else "search.none"
+    closest = buttons_to(ctx, list(outcome.targets[:ALSO]))
+    rows = [*pairs(closest), [button(ctx.t("btn.quiz"), callbacks.quiz())], nav_row(ctx)]
+    await show(update, ctx, ctx.t(key, query=shown), keyboard(rows))
+    await ctx.store.record_unanswered(mask_query(query), now=ctx.now())
+
+
+def mask_query(query: str) -> str:
+    """A question as it is kept for the content team: no links, no digits (phone numbers)."""
+    text = _DIGITS.sub("#", _LINK.sub("<link>", " ".join(query.casefold().split())))
+    return text[:100]
+
+
+async def _screen(update: Update, ctx: AppContext, target: str) -> tuple[str, list[Row]]:
+    kind, _, rest = target.partition(":")
+    if kind == "card":
+        return await methods.card_screen(update, ctx, rest, "find")
+    if kind == "sec":
+        method_id, _, section = rest.partition(":")
+        return await methods.section_screen(update, ctx, method_id, section, 0, "find")
+    if kind == "page":
+        return page_screen(ctx, rest)
+    entry = ctx.library.entry(ctx.lang, kind, rest)
+    assert entry is not None, target
+    return entry_screen(ctx, entry, None)
+
+
+def page_screen(ctx: AppContext, page_id: str) -> tuple[str, list[Row]]:
+    """An info page; a page with a collection lists its answers as buttons."""
+    page = ctx.library.page(ctx.lang, page_id)
+    rows: list[Row] = []
+    if page.id == "active_passive":
+        rows.append(
+            [
+                button(ctx.t("btn.active"), callbacks.list_of("active")),
+                button(ctx.t("btn.passive"), callbacks.list_of("passive")),
+            ]
+        )
+    if page.collection:
+        rows += pairs([entry_button(ctx, e) for e in ctx.library.entries(ctx.lang, page.collection)])
+    rows += pairs(buttons_to(ctx, page.see))
+    text = ctx.library.render(ctx.lang, "page.j2", page=page)
+    return text, [*rows, nav_row(ctx)]
+
+
+def _same_method(target: str, best: str) -> bool:
+    """A card and its own sections are one answer: offer other topics instead."""
+    def method_of(t: str) -> str | None:
+        kind, _, rest = t.partition(":")
+        return rest.split(":")[0] if kind in ("card", "sec") else None
+
+    return method_of(target) is not None and method_of(target) == method_of(best)
+
+
+def handlers() -> list[BaseHandler[Update, AppContext, None]]:
+    return [
+        CallbackQueryHandler(open_entry, pattern=f"^ans:{_COLLECTION}:([a-z][a-z0-9_]{{1,19}})$"),
+        CallbackQueryHandler(open_list, pattern=f"^anl:{_COLLECTION}:(\\d{{1,2}})$"),
+    ]
