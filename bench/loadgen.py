@@ -12,6 +12,7 @@ import asyncio
 import random
 import statistics
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -173,9 +174,11 @@ async def run_people(
     taps: bool,
     think: tuple[float, float] = (0.0, 0.0),
     stop: asyncio.Event | None = None,
+    questions: Sequence[str] = (),
 ) -> tuple[Results, float]:
     """Every person performs `actions` actions one after another, all people at once.
 
+    They tap buttons (`taps`), type one of `questions` at random, or send numbered messages.
     Returns the results and the wall time. With `stop`, people keep going until it is set.
     """
     results = Results()
@@ -185,6 +188,8 @@ async def run_people(
         while (stop is None and done < actions) or (stop is not None and not stop.is_set()):
             if taps:
                 await person.tap(results)
+            elif questions:
+                await person.say(person.rng.choice(questions), results)
             else:
                 await person.say(f"message {done}", results)
             done += 1

@@ -3,6 +3,10 @@
     .venv/bin/python -m bench.run                 # 200 users x 10 actions, every contender
     .venv/bin/python -m bench.run --quick         # 20 users x 5 actions: does it all work?
     .venv/bin/python -m bench.run --dispatch      # tips (broadcast lane) while people tap
+    .venv/bin/python -m bench.run --only aiogram-menu full-bot full-bot-questions   # search
+
+full-bot-questions is the full bot with everyone typing the questions of tests/search_eval.toml
+instead of tapping: the p99 and CPU of a free-text answer under the same load as the taps.
 
 This process hosts the fake Bot API and the simulated people; each bot under test runs in its own
 process and long-polls the fake over 127.0.0.1. Figures: replies/s over the measured phase,
@@ -21,6 +25,7 @@ import signal
 import sys
 import tempfile
 import time
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,6 +40,10 @@ from bot.fakeapi.models import Call
 PY = sys.executable
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = Path(tempfile.gettempdir()) / "ayerpoth-bench"
+QUESTIONS = tuple(
+    case["q"]
+    for case in tomllib.loads((ROOT / "tests" / "search_eval.toml").read_text("utf-8"))["case"]
+)
 
 
 @dataclass(frozen=True)
@@ -44,6 +53,7 @@ class Contender:
     taps: bool  # menu bots are tapped through; echo bots get text messages
     store: bool = False  # needs a seeded store
     env: tuple[tuple[str, str], ...] = ()
+    questions: bool = False  # people type real-style questions (tests/search_eval.toml)
 
 
 CONTENDERS = (
@@ -57,6 +67,14 @@ CONTENDERS = (
         True,
         store=True,
         env=(("HTTP_BACKEND", "aiohttp"),),
+    ),
+    Contender(
+        "full-bot-questions",  # the same bot, everyone typing questions instead of tapping
+        (PY, "-m", "bench.bots.full"),
+        False,
+        store=True,
+        env=(("HTTP_BACKEND", "aiohttp"),),
+        questions=True,
     ),
     Contender(
         "full-bot-before",  # the bot before issue 8: httpx and one 30/s bucket for everything
@@ -163,7 +181,12 @@ async def measure(
                 await run_people(people, 1, taps=False)
                 profiler = await start_profiler(process, profile, contender.name)
                 cpu_before, driver_before = process.cpu(), time.process_time()
-                results, seconds = await run_people(people, actions, taps=contender.taps)
+                results, seconds = await run_people(
+                    people,
+                    actions,
+                    taps=contender.taps,
+                    questions=QUESTIONS if contender.questions else (),
+                )
                 cpu = process.cpu() - cpu_before
                 driver_cpu = time.process_time() - driver_before
                 if profiler is not None:

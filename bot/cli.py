@@ -73,7 +73,9 @@ def content_check(root: Path) -> int:
     for line in (*problems, *warnings):
         print(line)
     summary = f"{len(problems)} problem(s)" if problems else "content OK"
-    print(f"{summary}, {len(warnings)} warning(s) in {root}" if warnings else f"{summary} in {root}")
+    print(
+        f"{summary}, {len(warnings)} warning(s) in {root}" if warnings else f"{summary} in {root}"
+    )
     return 1 if problems else 0
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 import tomllib
-import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -64,7 +63,11 @@ HOUSE_STYLE = (
     ),
     ("bn", re.compile(r"[\u0980-\u09ff][.](?=\s|$)"), 'end a Bangla sentence with "।"'),
     ("*", re.compile(r"[“”‘’«»]"), 'use straight double quotes "…"'),
-    ("*", re.compile(r"(?<![\w'])'[^'\s][^'\n]*[^'\s]'(?![\w'])"), 'use double quotes "…" for a quotation'),
+    (
+        "*",
+        re.compile(r"(?<![\w'])'[^'\s][^'\n]*[^'\s]'(?![\w'])"),
+        'use double quotes "…" for a quotation',
+    ),
 )
 # A figure a reader may rely on: money, a percentage.
 _FIGURE_RE = re.compile(r"[$৳%]|[0-9০-৯]\s*(?:টাকা|ডলার|শতাংশ|dollars?|taka)", re.IGNORECASE)
@@ -137,7 +140,9 @@ class Entry:
     button: str
     keywords: tuple[str, ...]
     body: str
-    see: tuple[str, ...]  # targets for "more" buttons: card:<id>, page:<id>, <collection>:<id>, quiz
+    see: tuple[
+        str, ...
+    ]  # targets for "more" buttons: card:<id>, page:<id>, <collection>:<id>, quiz
     links: tuple[Link, ...]
     checked: str | None  # "YYYY-MM": when its numbers were last verified
 
@@ -417,11 +422,15 @@ class _Collector:
             return None
         match = CHECKED_RE.match(value) if isinstance(value, str) else None
         if match is None:
-            self.add(path, line, f"checked: {value!r} must be a month like \"2026-12\"")
+            self.add(path, line, f'checked: {value!r} must be a month like "2026-12"')
             return None
         months = (self.today.year - int(match[1])) * 12 + self.today.month - int(match[2])
         if months > STALE_AFTER_MONTHS:
-            self.warn(path, line, f"checked {value}: over {STALE_AFTER_MONTHS} months ago, verify the figures again")
+            self.warn(
+                path,
+                line,
+                f"checked {value}: over {STALE_AFTER_MONTHS} months ago, verify the figures again",
+            )
         return str(value)
 
 
@@ -478,7 +487,9 @@ class _FieldReader:
             name, url = item.get("name"), item.get("url")
             if not isinstance(name, str) or not name.strip() or len(name) > 40:
                 self._problem("links", f"link name {name!r} must be text of at most 40 characters")
-            elif not isinstance(url, str) or not url.startswith("https://") or not _URL_RE.match(url):
+            elif (
+                not isinstance(url, str) or not url.startswith("https://") or not _URL_RE.match(url)
+            ):
                 self._problem("links", f"{url!r} is not an https link")
             else:
                 links.append(Link(name.strip(), url))
@@ -522,7 +533,9 @@ class _FieldReader:
         """Money and percentages need the month they were verified (`checked`)."""
         if "checked" not in self.data and (found := _FIGURE_RE.search(text)):
             line = self.col.line(self.path, key, table=self.table, nth=self.nth)
-            self.col.warn(self.path, line, f"{key}: states {found.group(0)!r}; add checked = \"YYYY-MM\"")
+            self.col.warn(
+                self.path, line, f'{key}: states {found.group(0)!r}; add checked = "YYYY-MM"'
+            )
 
     def checked(self) -> str | None:
         line = self.col.line(self.path, "checked", table=self.table, nth=self.nth)
@@ -612,7 +625,17 @@ def _read_pages(col: _Collector, path: Path) -> dict[str, Page]:
             continue
         r = _FieldReader(col, path, table, table=page_id)
         r.unknown(
-            ("title", "button", "emoji", "body", "keywords", "links", "see", "collection", "checked")
+            (
+                "title",
+                "button",
+                "emoji",
+                "body",
+                "keywords",
+                "links",
+                "see",
+                "collection",
+                "checked",
+            )
         )
         collection = table.get("collection")
         if collection is not None and collection not in COLLECTIONS:
@@ -651,7 +674,9 @@ def _read_entries(col: _Collector, path: Path, collection: str) -> dict[str, Ent
         r.unknown(("title", "button", "keywords", "body", "see", "links", "checked"))
         body = r.text("body", limit=PAGE_LIMIT)
         if (words := len(body.split())) > COLLECTIONS[collection]:
-            r._problem("body", f"has {words} words, at most {COLLECTIONS[collection]} on a phone screen")
+            r._problem(
+                "body", f"has {words} words, at most {COLLECTIONS[collection]} on a phone screen"
+            )
         entry = Entry(
             collection=collection,
             id=entry_id,
@@ -989,7 +1014,11 @@ def _check_targets(col: _Collector, root: Path, library: Library) -> None:
             for e in entries.values():
                 for target in e.see:
                     if not library.has_target(target):
-                        col.add(path, col.line(path, "see", table=e.id), f"see: {target!r} does not exist")
+                        col.add(
+                            path,
+                            col.line(path, "see", table=e.id),
+                            f"see: {target!r} does not exist",
+                        )
 
 
 def _compare_languages(col: _Collector, root: Path, packs: Mapping[str, LanguagePack]) -> None:

@@ -326,5 +326,3 @@ class SearchIndex:
         cutoff = FUZZY_CUTOFF if len(term) < 8 else FUZZY_CUTOFF_LONG
         found = process.extract(term, vocabulary, scorer=fuzz.ratio, score_cutoff=cutoff, limit=2)
         return tuple(choice for choice, _score, _index in found)
-
-

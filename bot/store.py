@@ -1267,7 +1267,11 @@ class SQLiteStore:
 
     async def record_unanswered(self, query: str, *, now: datetime) -> None:
         """Count a question (already masked by the caller); forget ones not asked for a while."""
-        params = {"query": query, "now": _ts(now), "old": _ts(now - timedelta(days=UNANSWERED_DAYS))}
+        params = {
+            "query": query,
+            "now": _ts(now),
+            "old": _ts(now - timedelta(days=UNANSWERED_DAYS)),
+        }
 
         def record(db: sqlite3.Connection) -> None:
             db.execute(

@@ -144,7 +144,9 @@ def page_screen(ctx: AppContext, page_id: str) -> tuple[str, list[Row]]:
             ]
         )
     if page.collection:
-        rows += pairs([entry_button(ctx, e) for e in ctx.library.entries(ctx.lang, page.collection)])
+        rows += pairs(
+            [entry_button(ctx, e) for e in ctx.library.entries(ctx.lang, page.collection)]
+        )
     rows += pairs(buttons_to(ctx, page.see))
     text = ctx.library.render(ctx.lang, "page.j2", page=page)
     return text, [*rows, nav_row(ctx)]
@@ -152,6 +154,7 @@ def page_screen(ctx: AppContext, page_id: str) -> tuple[str, list[Row]]:
 
 def _same_method(target: str, best: str) -> bool:
     """A card and its own sections are one answer: offer other topics instead."""
+
     def method_of(t: str) -> str | None:
         kind, _, rest = t.partition(":")
         return rest.split(":")[0] if kind in ("card", "sec") else None

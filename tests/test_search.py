@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import tomllib
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from collections.abc import Callable
+from conftest import CONTENT, BotHarness, Clock, bot_against_fake
 
 from bot.config import Settings
-
 from bot.content import Library
 from bot.search import english_key, romanised, words
-from conftest import CONTENT, BotHarness, Clock, bot_against_fake
 
 EVAL = tomllib.loads((Path(__file__).parent / "search_eval.toml").read_text(encoding="utf-8"))
 REQUIRED_ACCURACY = 0.9
