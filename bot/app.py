@@ -28,9 +28,9 @@ from telegram.ext import (
 )
 
 from bot.commands import publish_commands
-from bot.config import LANGUAGES, Settings
+from bot.config import Settings
 from bot.content import Library, load_library
-from bot.context import AppContext, BotData, Services, utc_now
+from bot.context import AppContext, BotData, Services, update_language, utc_now
 from bot.errors import on_error
 from bot.persistence import SQLitePersistence
 from bot.ratelimit import LaneRateLimiter
@@ -127,32 +127,16 @@ async def identify_user(update: Update, ctx: AppContext) -> None:
     """Before any handler: remember the user (one upsert) and pick the language for this update."""
     user = update.effective_user
     chat = update.effective_chat
-    settings = ctx.services.settings
-    if chat is not None and chat.type in (ChatType.GROUP, ChatType.SUPERGROUP):
-        # The group's language, whoever writes (anonymous admins write as a bot).
-        group = await ctx.store.get_group(chat.id)
-        ctx.lang = (group.language if group else None) or settings.default_language
-        return
-    if user is None or user.is_bot:
-        return
-    if chat is not None and chat.type == ChatType.PRIVATE:
+    if user is not None and not user.is_bot and chat is not None and chat.type == ChatType.PRIVATE:
         try:
             record = await ctx.store.touch_user(user.id, now=ctx.now())
         except sqlite3.Error as exc:
             # Disk full, or locked past busy_timeout: still answer, in the language on file;
             # a handler that must write fails on its own and gets the apology.
             log.error("could not record user %s (answering anyway): %s", user.id, exc)
-            saved = await ctx.store.get_user(user.id)
-            ctx.lang = (saved.language if saved else None) or settings.default_language
-            return
-        ctx.is_new_user = record.first_seen == record.last_seen
-        ctx.lang = record.language or settings.default_language
-    elif chat is None:  # inline queries: saved language, else the app's language, else the default
-        saved = await ctx.store.get_user(user.id)
-        hint = (user.language_code or "")[:2]
-        ctx.lang = (saved.language if saved else None) or (
-            hint if hint in LANGUAGES else settings.default_language
-        )
+        else:
+            ctx.is_new_user = record.first_seen == record.last_seen
+    ctx.lang = await update_language(update, ctx.services)
 
 
 async def track_block(update: Update, ctx: AppContext) -> None:

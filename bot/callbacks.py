@@ -3,13 +3,22 @@
 Format `<screen>:<arg>:<arg>`; handlers match them with the patterns below. A button from an old
 message whose data no longer parses (or names a method that was removed) is answered by the
 stale-button fallback, which shows the current menu.
+
+A button that changes something carries the change itself, never "the next one" or "toggle":
+the step and whether it is done, the method, the language, the broadcast's draft. On slow data
+people tap twice, and Telegram may deliver both taps at once: the second then finds the change
+made and answers as the first did.
 """
 
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 MAX_BYTES = 64
+# A tap this soon after the change it asks for is taken as a second tap on the button that made
+# it, and answered as that one was ("added to your path", not "already on your path").
+REPEAT_WINDOW = timedelta(minutes=5)
 METHOD_ID_RE = re.compile(r"^[a-z][a-z0-9_]{1,15}$")
 SECTIONS = ("what", "steps", "platforms", "mistakes", "tips")
 ORIGINS = ("all", "active", "passive", "quiz", "path", "find")
@@ -52,16 +61,21 @@ def choose(method_id: str, origin: str = "all") -> str:
     return f"choose:{method_id}:{origin}"
 
 
-def path(method_id: str) -> str:
-    return f"path:{method_id}"
+def path(method_id: str, origin: str | None = None) -> str:
+    """A path's checklist. Opened from a card (`origin`: the card's own origin), Back returns to
+    that card; without it, to My path (or to the card the button was on, see handlers/mypath.py)."""
+    return f"path:{method_id}:{origin}" if origin else f"path:{method_id}"
 
 
-def toggle_step(method_id: str, step: int) -> str:
-    return f"step:{method_id}:{step}"
+def step(method_id: str, index: int, done: bool, origin: str | None = None) -> str:
+    """Mark first step `index` done (or not): the state to set, so a second tap changes nothing."""
+    data = f"step:{method_id}:{index}:{int(done)}"
+    return f"{data}:{origin}" if origin else data
 
 
-def remove_path(method_id: str, confirmed: bool = False) -> str:
-    return f"drop:{method_id}:{int(confirmed)}"
+def remove_path(method_id: str, confirmed: bool = False, origin: str | None = None) -> str:
+    data = f"drop:{method_id}:{int(confirmed)}"
+    return f"{data}:{origin}" if origin else data
 
 
 def set_language(language: str) -> str:
@@ -85,9 +99,9 @@ def unsubscribe(method_id: str, *, from_settings: bool = False) -> str:
     return f"unsub:{method_id}:{int(from_settings)}"
 
 
-def tip_step(method_id: str) -> str:
-    """ "I did the next step" under a tip: ticks the next first step of that path."""
-    return f"tipstep:{method_id}"
+def tip_step(method_id: str, index: int) -> str:
+    """ "I did step n" under a tip: marks that first step done (adding the path if needed)."""
+    return f"tipstep:{method_id}:{index}"
 
 
 SUBSCRIBE_MENU = "tips:add"
@@ -96,6 +110,15 @@ SCHEDULE = "when"
 
 def schedule(weekday: int | None = None, hour: int | None = None) -> str:
     return ":".join([SCHEDULE, *(str(v) for v in (weekday, hour) if v is not None)])
+
+
+FORGET_YES = "forget:yes"
+FORGET_NO = "forget:no"
+
+
+def broadcast(draft: int, audience: str) -> str:
+    """Confirm (audience "all", "bn", "en") or cancel ("no") the admin's draft number `draft`."""
+    return f"bc:{draft}:{audience}"
 
 
 def group_card(method_id: str) -> str:
@@ -120,8 +143,11 @@ def every_method_callback(method_id: str, *, steps: int, section_pages: int) -> 
         for p in range(section_pages)
         for origin in ORIGINS
     ]
-    data += [toggle_step(method_id, i) for i in range(steps)]
+    data += [step(method_id, i, True, origin) for i in range(steps) for origin in ORIGINS]
     data += [choose(method_id, origin) for origin in ORIGINS]
-    data += [path(method_id), remove_path(method_id, True), group_card(method_id)]
-    data += [subscribe(method_id), unsubscribe(method_id, from_settings=True), tip_step(method_id)]
+    data += [path(method_id, origin) for origin in ORIGINS]
+    data += [remove_path(method_id, True, origin) for origin in ORIGINS]
+    data += [group_card(method_id), subscribe(method_id)]
+    data += [unsubscribe(method_id, from_settings=True)]
+    data += [tip_step(method_id, i) for i in range(steps)]
     return data

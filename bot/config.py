@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -17,6 +18,10 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 HTTP_BACKENDS = ("aiohttp", "httpx")
 _TOKEN_RE = re.compile(r"^\d{5,16}:[A-Za-z0-9_-]{30,64}$")
 _SECRET_RE = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
+#: Where an installed package keeps its content (package data, see pyproject.toml).
+PACKAGED_CONTENT = "_content"
+#: The file every content folder has (the menu order); a folder without it is the wrong one.
+CONTENT_MARKER = "methods.toml"
 
 
 class ConfigError(ValueError):
@@ -71,7 +76,7 @@ class Settings:
             raise ConfigError(
                 "WEBHOOK_SECRET", "may only hold 1-256 characters of A-Z, a-z, 0-9, _ and -"
             )
-        content_dir = Path(get("CONTENT_DIR") or default_content_dir())
+        content_dir = _content_dir(get("CONTENT_DIR"))
         return cls(
             bot_token=token,
             bot_api_url=_require_url(
@@ -112,8 +117,36 @@ class Settings:
 
 
 def default_content_dir() -> Path:
-    """The content shipped next to the code (`content/` at the project root)."""
-    return Path(__file__).resolve().parent.parent / "content"
+    """The content that comes with the code.
+
+    An installed package carries it as package data, `bot/_content/` (pyproject.toml maps the
+    project's `content/` folder there when building). A checkout, and an editable install of
+    one, has no such folder and reads `content/` at the project root, where editors change it.
+    """
+    installed = Path(str(resources.files("bot"))) / PACKAGED_CONTENT
+    checkout = Path(__file__).resolve().parent.parent / "content"
+    return checkout if not installed.is_dir() and checkout.is_dir() else installed
+
+
+def _content_dir(value: str | None) -> Path:
+    """CONTENT_DIR, or else the content that comes with the code: checked to be a content folder.
+
+    A wrong or missing folder is one clear line here instead of a "file is missing" per file.
+    """
+    folder = Path(value).expanduser() if value else default_content_dir()
+    if (folder / CONTENT_MARKER).is_file():
+        return folder
+    if not value:
+        raise ConfigError(
+            "CONTENT_DIR",
+            f"not set, and the content that comes with the bot is missing ({folder}): "
+            "reinstall ayerpoth, or set CONTENT_DIR to a content folder",
+        )
+    if not folder.is_dir():
+        raise ConfigError("CONTENT_DIR", f"there is no folder {folder}")
+    raise ConfigError(
+        "CONTENT_DIR", f"{folder} is not a content folder: it has no {CONTENT_MARKER}"
+    )
 
 
 def _require_url(name: str, value: str, *, schemes: tuple[str, ...]) -> str:

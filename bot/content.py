@@ -8,15 +8,17 @@ before it can reach a user.
 
 from __future__ import annotations
 
+import functools
+import itertools
 import re
 import tomllib
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, time, tzinfo
 from pathlib import Path
 from typing import Any
 
-from babel.dates import format_date, format_datetime
+from babel.dates import format_date, format_datetime, format_time, get_timezone_location
 from babel.numbers import format_decimal
 from jinja2 import (
     ChoiceLoader,
@@ -44,13 +46,25 @@ CHECKED_RE = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 STALE_AFTER_MONTHS = 12
 FIND_SHARE = 0.75  # inline sharing lists the methods that answer this much of the best one
 SECTION_TEMPLATES = {s: f"section_{s}.j2" for s in callbacks.SECTIONS}
+SECTION_KEYS = {  # the method file's key each section shows
+    "what": "what_it_is",
+    "steps": "first_steps",
+    "platforms": "platforms",
+    "mistakes": "mistakes",
+    "tips": "tips",
+}
 MESSAGE_LIMIT = 4096
-PAGE_LIMIT = 2000  # a screenful on a phone; longer sections get next/previous pages
+PAGE_LIMIT = 2000  # UTF-16 units on a page; longer sections get next/previous pages
+SCREEN_WORDS = 160  # words on any screen: what a cheap phone shows without much scrolling
+CARD_WORDS = 90  # a method card's first screen
+PAGE_MARK_WORDS = 3  # "পাতা ২/৩" under a page of a longer section
 BUTTON_LIMIT = 32
 SHORT_BUTTON_LIMIT = 24
 _BN_DIGITS = str.maketrans("0123456789", "০১২৩৪৫৬৭৮৯")
 _URL_RE = re.compile(r"^https?://[A-Za-z0-9.-]+\.[A-Za-z]{2,}(:\d+)?(/\S*)?$")
 _TAG_RE = re.compile(r"</?[A-Za-z][^>]*>")
+_HEADER_RE = re.compile(r"^\s*\[\[?([^\]]+)\]?\]")
+_KEY_RE = re.compile(r"^\s*([A-Za-z0-9_-]+)\s*=")
 # The house style (content/README.md): each rule finds the variant we decided against.
 HOUSE_STYLE = (
     ("bn", re.compile(r"(?<!কিছু )একটা|প্রতিটা"), 'write "একটি", "প্রতিটি" ("কিছু একটা" is fine)'),
@@ -155,6 +169,8 @@ class Entry:
 class QuizAnswer:
     id: str
     scores: Mapping[str, int]
+    lacks: frozenset[str] = frozenset()  # what a person giving this answer does not have
+    interest: tuple[str, ...] = ()  # methods this answer names as what the person wants to do
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,6 +187,8 @@ class QuizText:
     questions: Mapping[str, str]
     labels: Mapping[tuple[str, str], str]
     whys: Mapping[tuple[str, str], str]
+    # (method id, need): why the method is not in the list of a person who lacks the need
+    excluded: Mapping[tuple[str, str], str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,11 +243,14 @@ class Library:
         order: tuple[str, ...],
         quiz: tuple[QuizQuestion, ...],
         search: SearchIndex | None = None,
+        *,
+        quiz_needs: Mapping[str, tuple[str, ...]] | None = None,
     ) -> None:
         self.root = root
         self.packs = packs
         self.method_ids = order
         self.quiz_questions = quiz
+        self.quiz_needs = dict(quiz_needs or {})  # method id -> what its card says it needs
         self.search = search or SearchIndex(())
         self.warnings: list[str] = []
         self._fixed: dict[tuple[str, str], str] = {}
@@ -282,12 +303,47 @@ class Library:
             m=self.method(language, method_id),
             **context,
         )
-        return paginate(text, PAGE_LIMIT)
+        # leave room for the "page 2/3" line the handler adds under a page
+        return paginate(text, PAGE_LIMIT, words=SCREEN_WORDS - PAGE_MARK_WORDS)
 
-    def when(self, language: str, moment: datetime) -> str:
-        """A date and time as people say it ("সোমবার, ৩০ নভেম্বর, ৩:০০ PM"), in local time."""
-        text = format_datetime(moment, format="EEEE, d MMMM, h:mm a", locale=language)
-        return self.digits(language, text)
+    # The parts of a Bangla day, from the hour each begins: a time is said with its part ("সকাল
+    # ৯টা", "দুপুর ২টা", "বিকেল ৩টা", "সন্ধ্যা ৭টা", "রাত ১০টা", "ভোর ৫টা"), never with AM/PM.
+    BN_DAY_PARTS = (
+        (0, "রাত"),
+        (4, "ভোর"),
+        (6, "সকাল"),
+        (12, "দুপুর"),
+        (15, "বিকেল"),
+        (18, "সন্ধ্যা"),
+        (20, "রাত"),
+    )
+    BN_AT_HOUR = "\u09af\u09bc"  # "৯টা" → "৯টায়", "at nine"
+
+    def when(self, language: str, moment: datetime, *, at: bool = False) -> str:
+        """A date and time as people say them, in the moment's own time zone: "সোমবার, ৩০
+        নভেম্বর, বিকেল ৩টা" ("… বিকেল ৩টায়" with `at`, for "at that time" in a sentence),
+        "Monday, 30 November, 3:00 PM"."""
+        day = self.digits(language, format_date(moment, format="EEEE, d MMMM", locale=language))
+        return f"{day}, {self.clock(language, moment.hour, moment.minute, at=at)}"
+
+    def clock(self, language: str, hour: int, minute: int = 0, *, at: bool = False) -> str:
+        """A time of day as people say it: "সকাল ৯টা", "সন্ধ্যা ৭টা ৩০ মিনিট"; with `at`, the
+        form for "at that time" ("সকাল ৯টায়", "সন্ধ্যা ৭টা ৩০ মিনিটে"). English: "9:00 AM"."""
+        if language != "bn":
+            return format_time(time(hour, minute), format="h:mm a", locale=language)
+        part = next(name for start, name in reversed(self.BN_DAY_PARTS) if hour >= start)
+        text = f"{part} {self.digits(language, hour % 12 or 12)}টা"
+        if minute:
+            return f"{text} {self.digits(language, minute)} মিনিট{'ে' if at else ''}"
+        return f"{text}{self.BN_AT_HOUR if at else ''}"
+
+    @staticmethod
+    def zone(language: str, zone: tzinfo) -> str:
+        """A time zone as readers call it: "বাংলাদেশ সময়", "Bangladesh time"."""
+        if str(zone) in ("UTC", "Etc/UTC"):
+            return "UTC"
+        name = get_timezone_location(zone, locale=language)
+        return name.removesuffix(" Time") + " time" if language == "en" else name
 
     def tip_text(self, language: str, method_id: str, index: int) -> str:
         """Weekly tip number `index`; the last one closes the path."""
@@ -323,42 +379,52 @@ class Library:
         return target == "quiz"
 
 
-def paginate(text: str, limit: int) -> list[str]:
-    """Split text at paragraph (then line) breaks into pages of at most `limit` UTF-16 units.
+def paginate(text: str, limit: int = PAGE_LIMIT, *, words: int = SCREEN_WORDS) -> list[str]:
+    """Split a screen into pages a phone shows whole: at most `words` words and `limit` UTF-16
+    units each, split between whole items, each page under the screen's heading.
 
-    Templates keep every HTML tag on one line, so a split at a line break never cuts a tag.
+    The first paragraph is the heading; every later paragraph is an item, and so is every line
+    of a paragraph too long for one page (a long checklist). A last page with a single item
+    takes one from the page before it, so no tip stands alone at the end. Templates keep each
+    HTML tag on one line, so a split never cuts a tag.
     """
-    if utf16_len(text) <= limit:
+    if _fits(text, limit, words):
         return [text]
-    pages: list[str] = []
-    current = ""
-    for block in _blocks(text, limit):
-        candidate = f"{current}\n\n{block}" if current else block
-        if utf16_len(candidate) <= limit:
-            current = candidate
-        else:
-            pages.append(current)
-            current = block
-    if current:
-        pages.append(current)
-    return pages
+    heading, _, rest = text.partition("\n\n")
+    items = [item for block in rest.split("\n\n") for item in _items(block, limit, words)]
+    pages: list[list[tuple[str, str]]] = [[]]
+    for item in items:
+        if pages[-1] and not _fits(_page(heading, [*pages[-1], item]), limit, words):
+            pages.append([])
+        pages[-1].append(item)
+    if len(pages) > 1 and len(pages[-1]) == 1 and len(pages[-2]) > 1:
+        moved = [pages[-2][-1], *pages[-1]]
+        if _fits(_page(heading, moved), limit, words):
+            pages[-2:] = [pages[-2][:-1], moved]
+    return [_page(heading, page) for page in pages]
 
 
-def _blocks(text: str, limit: int) -> Iterable[str]:
-    for paragraph in text.split("\n\n"):
-        if utf16_len(paragraph) <= limit:
-            yield paragraph
-            continue
-        chunk = ""
-        for line in paragraph.split("\n"):
-            candidate = f"{chunk}\n{line}" if chunk else line
-            if utf16_len(candidate) <= limit or not chunk:
-                chunk = candidate
-            else:
-                yield chunk
-                chunk = line
-        if chunk:
-            yield chunk
+def screen_words(text: str) -> int:
+    """Words a reader sees on a screen: HTML tags, emoji and bullets are not words."""
+    return sum(1 for w in _TAG_RE.sub(" ", text).split() if any(c.isalnum() for c in w))
+
+
+def _fits(text: str, limit: int, words: int) -> bool:
+    return utf16_len(text) <= limit and screen_words(text) <= words
+
+
+def _items(block: str, limit: int, words: int) -> list[tuple[str, str]]:
+    """(text, what joins it to the item before): a paragraph, or the lines of a long one."""
+    if _fits(block, limit, words) or "\n" not in block:
+        return [(block, "\n\n")]
+    first, *others = block.split("\n")
+    return [(first, "\n\n"), *((line, "\n") for line in others)]
+
+
+def _page(heading: str, items: list[tuple[str, str]]) -> str:
+    return heading + "".join(
+        ("\n\n" if i == 0 else joiner) + text for i, (text, joiner) in enumerate(items)
+    )
 
 
 # ---------------------------------------------------------------- loading and checking
@@ -372,6 +438,7 @@ class _Collector:
         self.warnings: list[Problem] = []
         self.today = today
         self._texts: dict[Path, list[str]] = {}
+        self._index: dict[Path, tuple[dict[str, list[int]], dict[str, list[int]]]] = {}
 
     def read_toml(self, path: Path) -> dict[str, Any] | None:
         if not path.is_file():
@@ -379,6 +446,7 @@ class _Collector:
             return None
         text = path.read_text(encoding="utf-8")
         self._texts[path] = text.splitlines()
+        self._index.pop(path, None)
         try:
             return tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
@@ -388,20 +456,26 @@ class _Collector:
 
     def line(self, path: Path, key: str, *, table: str | None = None, nth: int = 0) -> int:
         """The line of `key = ...`, inside the nth `[[table]]` when given; 1 when not found."""
-        lines = self._texts.get(path, [])
+        headers, keys = self._lines_of(path)
         start = 0
         if table is not None:
-            headers = [
-                i
-                for i, line in enumerate(lines)
-                if re.match(rf"^\s*\[\[?{re.escape(table)}\]?\]", line)
-            ]
-            if nth < len(headers):
-                start = headers[nth]
-        for i in range(start, len(lines)):
-            if re.match(rf"^\s*{re.escape(key)}\s*=", lines[i]):
-                return i + 1
-        return start + 1
+            starts = headers.get(table, [])
+            if nth < len(starts):
+                start = starts[nth]
+        return next((i + 1 for i in keys.get(key, []) if i >= start), start + 1)
+
+    def _lines_of(self, path: Path) -> tuple[dict[str, list[int]], dict[str, list[int]]]:
+        """Where each table header and each `key =` stands in a file (0-based), read once."""
+        if path not in self._index:
+            headers: dict[str, list[int]] = {}
+            keys: dict[str, list[int]] = {}
+            for i, line in enumerate(self._texts.get(path, [])):
+                if found := _HEADER_RE.match(line):
+                    headers.setdefault(found.group(1).strip(), []).append(i)
+                elif found := _KEY_RE.match(line):
+                    keys.setdefault(found.group(1), []).append(i)
+            self._index[path] = (headers, keys)
+        return self._index[path]
 
     def add(self, path: Path, line: int, message: str) -> None:
         self.problems.append(Problem(path, line, message))
@@ -410,11 +484,12 @@ class _Collector:
         """Not wrong enough to stop the bot, but an editor should look: style, stale facts."""
         self.warnings.append(Problem(path, line, f"warning: {message}"))
 
-    def style(self, path: Path, line: int, key: str, text: str) -> None:
+    def style(self, path: Path, line: Callable[[], int], key: str, text: str) -> None:
+        """Warn about every house-style rule the text breaks (`line` is found only then)."""
         language = path.parent.name if path.parent.name in LANGUAGES else path.parent.parent.name
         for rule_language, pattern, advice in HOUSE_STYLE:
             if rule_language in (language, "*") and (found := pattern.search(text)):
-                self.warn(path, line, f"{key}: {found.group(0)!r}: {advice}")
+                self.warn(path, line(), f"{key}: {found.group(0)!r}: {advice}")
 
     def checked(self, path: Path, line: int, value: object) -> str | None:
         """A `checked = "YYYY-MM"` month; a warning once it is over a year old."""
@@ -474,8 +549,12 @@ class _FieldReader:
         return value
 
     def _style(self, key: str, value: str) -> None:
-        line = self.col.line(self.path, key, table=self.table, nth=self.nth)
-        self.col.style(self.path, line, key, value)
+        self.col.style(
+            self.path,
+            lambda: self.col.line(self.path, key, table=self.table, nth=self.nth),
+            key,
+            value,
+        )
 
     def links(self) -> tuple[Link, ...]:
         value = self.data.get("links", [])
@@ -694,31 +773,106 @@ def _read_entries(col: _Collector, path: Path, collection: str) -> dict[str, Ent
     return entries
 
 
+QUIZ_TOP = 3  # the quiz recommends this many methods
+QUIZ_FITS = 2  # an answer giving a method this many points is a reason it fits
+_QUIZ_WORD_RE = re.compile(r"^[a-z][a-z0-9_]{1,19}$")
+
+
+def _quiz_words(col: _Collector, path: Path, value: object, line: int, key: str) -> list[str]:
+    """`needs`, `lacks`, `interest`: a list of short lowercase words (ids)."""
+    if not isinstance(value, list) or not all(
+        isinstance(v, str) and _QUIZ_WORD_RE.match(v) for v in value
+    ):
+        col.add(path, line, f'{key}: must be a list of short lowercase words, like ["computer"]')
+        return []
+    return list(dict.fromkeys(value))
+
+
+def _read_quiz_needs(
+    col: _Collector, path: Path, table: object, method_ids: tuple[str, ...]
+) -> dict[str, tuple[str, ...]]:
+    """[needs]: what each method's card says it needs (a computer, money, time)."""
+    if not isinstance(table, dict):
+        message = '[needs]: must be a table: freelancing = ["computer"]'
+        col.add(path, col.line(path, "needs"), message)
+        return {}
+    needs = {}
+    for method_id, value in table.items():
+        line = col.line(path, method_id, table="needs")
+        if method_id not in method_ids:
+            col.add(path, line, f"needs: {method_id!r} is not a method in content/methods.toml")
+            continue
+        needs[method_id] = tuple(_quiz_words(col, path, value, line, f"needs.{method_id}"))
+    return needs
+
+
 def _read_quiz_scores(
     col: _Collector, path: Path, method_ids: tuple[str, ...]
-) -> tuple[QuizQuestion, ...]:
+) -> tuple[tuple[QuizQuestion, ...], dict[str, tuple[str, ...]]]:
     data = col.read_toml(path) or {}
+    declared = data.get("needs", {})
+    needs = _read_quiz_needs(col, path, declared, method_ids)
+    # what `lacks` may name: every need in [needs], also under a method id that is wrong there
+    needed = {
+        need
+        for wanted in (declared.values() if isinstance(declared, dict) else ())
+        if isinstance(wanted, list)
+        for need in wanted
+    }
+    lacked: set[str] = set()
     questions = []
     answer_index = 0
     for q in data.get("questions", []):
         answers = []
         for a in q.get("answers", []):
-            scores = a.get("scores", {})
-            line = col.line(path, "scores", table="questions.answers", nth=answer_index)
+            nth = answer_index
             answer_index += 1
+            answer_id = str(a.get("id"))
+            scores = a.get("scores", {})
+            line = col.line(path, "scores", table="questions.answers", nth=nth)
             missing = sorted(set(method_ids) - set(scores))
             extra = sorted(set(scores) - set(method_ids))
             if missing or extra:
                 col.add(
                     path,
                     line,
-                    f"scores of answer {a.get('id')!r}: missing {missing}, unknown {extra}",
+                    f"scores of answer {answer_id!r}: missing {missing}, unknown {extra}",
                 )
             if not all(isinstance(v, int) and 0 <= v <= 3 for v in scores.values()):
+                col.add(path, line, f"scores of answer {answer_id!r} must be whole numbers 0 to 3")
+            for key in sorted(set(a) - {"id", "scores", "lacks", "interest"}):
                 col.add(
-                    path, line, f"scores of answer {a.get('id')!r} must be whole numbers 0 to 3"
+                    path,
+                    col.line(path, key, table="questions.answers", nth=nth),
+                    f"{key}: unknown key in answer {answer_id!r} (a typo?)",
                 )
-            answers.append(QuizAnswer(str(a.get("id")), dict(scores)))
+            lacks_line = col.line(path, "lacks", table="questions.answers", nth=nth)
+            lacks = _quiz_words(col, path, a.get("lacks", []), lacks_line, "lacks")
+            for need in lacks:
+                if need not in needed:
+                    col.add(path, lacks_line, f"lacks: no method needs {need!r} (see [needs])")
+            lacked.update(lacks)
+            interest_line = col.line(path, "interest", table="questions.answers", nth=nth)
+            interest = _quiz_words(col, path, a.get("interest", []), interest_line, "interest")
+            for method_id in interest:
+                points = scores.get(method_id, 0)
+                if method_id not in method_ids:
+                    col.add(path, interest_line, f"interest: {method_id!r} is not a method")
+                    continue
+                if set(needs.get(method_id, ())) & set(lacks):
+                    col.add(
+                        path,
+                        interest_line,
+                        f"interest: {method_id!r} needs what answer {answer_id!r} lacks",
+                    )
+                if not isinstance(points, int) or points < QUIZ_FITS:
+                    col.add(
+                        path,
+                        interest_line,
+                        f"interest: answer {answer_id!r} gives {method_id!r} {points} points; "
+                        f"an interest gets {QUIZ_FITS} or 3",
+                    )
+            answers.append(QuizAnswer(answer_id, dict(scores), frozenset(lacks), tuple(interest)))
         if not 2 <= len(answers) <= 9:
             col.add(
                 path,
@@ -728,34 +882,97 @@ def _read_quiz_scores(
         questions.append(QuizQuestion(str(q.get("id")), tuple(answers)))
     if not 3 <= len(questions) <= 8:
         col.add(path, 1, f"the quiz has {len(questions)} questions, 3 to 8 expected")
-    return tuple(questions)
+    for method_id, wanted in needs.items():
+        for need in wanted:
+            if need not in lacked:
+                col.warn(
+                    path,
+                    col.line(path, method_id, table="needs"),
+                    f"needs.{method_id}: no answer lacks {need!r}, so it never rules anything out",
+                )
+    _check_quiz_combinations(col, path, tuple(questions), needs, method_ids)
+    return tuple(questions), needs
 
 
-def _read_quiz_text(col: _Collector, path: Path, questions: tuple[QuizQuestion, ...]) -> QuizText:
+def _check_quiz_combinations(
+    col: _Collector,
+    path: Path,
+    questions: tuple[QuizQuestion, ...],
+    needs: Mapping[str, tuple[str, ...]],
+    method_ids: tuple[str, ...],
+) -> None:
+    """Whatever someone answers, enough methods are left to recommend, interests included."""
+    # Only what an answer lacks and names as an interest matters here: one answer of each kind.
+    kinds = [
+        list({(a.lacks, a.interest): a for a in q.answers}.values()) for q in questions if q.answers
+    ]
+    for combination in itertools.product(*kinds):
+        lacks = frozenset().union(*(a.lacks for a in combination))
+        left = [m for m in method_ids if not set(needs.get(m, ())) & lacks]
+        wanted = {m for a in combination for m in a.interest if m in left}
+        shown = ", ".join(
+            f"{q.id} = {a.id!r}" for q, a in zip(questions, combination, strict=False)
+        )
+        if len(left) < QUIZ_TOP:
+            col.add(
+                path,
+                col.line(path, next(iter(needs), "needs"), table="needs"),
+                f"[needs]: answers like {shown} leave too few methods ({len(left)}); "
+                f"at least {QUIZ_TOP} must be left",
+            )
+            return
+        if len(wanted) > QUIZ_TOP:
+            col.add(
+                path,
+                1,
+                f"answers like {shown} name {len(wanted)} interests; at most {QUIZ_TOP} fit",
+            )
+            return
+
+
+def _read_quiz_text(
+    col: _Collector,
+    path: Path,
+    questions: tuple[QuizQuestion, ...],
+    needs: Mapping[str, tuple[str, ...]],
+) -> QuizText:
     data = col.read_toml(path) or {}
     r = _FieldReader(col, path, data)
-    r.unknown(("title", "intro", "result_intro", "questions"))
+    r.unknown(("title", "intro", "result_intro", "questions", "excluded"))
     texts, labels, whys = {}, {}, {}
     table = data.get("questions", {})
+    seen: dict[str, str] = {}
     for q in questions:
         entry = table.get(q.id, {})
         qr = _FieldReader(col, path, entry, table=f"questions.{q.id}")
         texts[q.id] = qr.text("text", limit=300)
         for a in q.answers:
-            ar = _FieldReader(
-                col,
-                path,
-                entry.get("answers", {}).get(a.id, {}),
-                table=f"questions.{q.id}.answers.{a.id}",
-            )
+            where = f"questions.{q.id}.answers.{a.id}"
+            ar = _FieldReader(col, path, entry.get("answers", {}).get(a.id, {}), table=where)
             labels[q.id, a.id] = ar.text("label", limit=SHORT_BUTTON_LIMIT)
-            whys[q.id, a.id] = ar.text("why", limit=120)
+            why = whys[q.id, a.id] = ar.text("why", limit=120)
+            if why and why in seen:
+                ar._problem("why", f"the same as [{seen[why]}]; each answer needs its own reason")
+            seen.setdefault(why, where)
     for extra in sorted(set(table) - {q.id for q in questions}):
         col.add(
             path,
             col.line(path, "text", table=f"questions.{extra}"),
             f"question {extra!r} is not in content/quiz.toml",
         )
+    excluded = {}
+    lines = data.get("excluded", {})
+    for method_id, wanted in needs.items():
+        er = _FieldReader(col, path, lines.get(method_id, {}), table=f"excluded.{method_id}")
+        for need in wanted:
+            excluded[method_id, need] = er.text(need, limit=200)
+    for method_id, entry in lines.items() if isinstance(lines, dict) else ():
+        for need in sorted(set(entry) - set(needs.get(method_id, ()))):
+            col.add(
+                path,
+                col.line(path, need, table=f"excluded.{method_id}"),
+                f"excluded.{method_id}.{need}: content/quiz.toml has no such need for {method_id!r}",
+            )
     return QuizText(
         r.text("title", limit=80),
         r.text("intro", limit=500),
@@ -763,7 +980,59 @@ def _read_quiz_text(col: _Collector, path: Path, questions: tuple[QuizQuestion, 
         texts,
         labels,
         whys,
+        excluded,
     )
+
+
+def _check_quiz(col: _Collector, root: Path, library: Library) -> None:
+    """Render the quiz's screens in every language and check them as Telegram would."""
+    questions = library.quiz_questions
+    data = callbacks.quiz("8" * len(questions))
+    if not callbacks.fits(data):
+        col.add(root / "quiz.toml", 1, f"button data {data!r} is over {callbacks.MAX_BYTES} bytes")
+    for language, pack in library.packs.items():
+        path = root / language / "quiz.toml"
+        quiz = pack.quiz
+        whys = [w for w in quiz.whys.values() if w] or [_SAMPLE]
+        picks = [
+            {"method": pack.methods[m], "why": whys[0], "also": whys[-1]}
+            for m in library.method_ids[:QUIZ_TOP]
+            if m in pack.methods
+        ]
+        screens = [
+            (
+                col.line(path, "text", table=f"questions.{q.id}"),
+                f"question {q.id}",
+                "quiz_question.j2",
+                {
+                    "quiz": quiz,
+                    "first": n == 0,
+                    "n": n + 1,
+                    "total": len(questions),
+                    "text": quiz.questions.get(q.id, ""),
+                },
+            )
+            for n, q in enumerate(questions)
+        ]
+        excluded = list(quiz.excluded.values())
+        screens.append(
+            (1, "result", "quiz_result.j2", {"quiz": quiz, "picks": picks, "excluded": excluded})
+        )
+        for line, what, template, context in screens:
+            try:
+                text = library.render(language, template, **context)
+            except TemplateError as exc:
+                col.add(root / "templates" / template, 1, f"{what} ({language}): {exc}")
+                continue
+            try:
+                plain = parse_html(text).plain
+            except TelegramHTMLError as exc:
+                col.add(path, line, f"{what}: Telegram would refuse it: {exc}")
+                continue
+            if utf16_len(plain) > MESSAGE_LIMIT:
+                col.add(
+                    path, line, f"{what}: {utf16_len(plain)} characters, at most {MESSAGE_LIMIT}"
+                )
 
 
 def _make_env(root: Path, language: str) -> Environment:
@@ -828,7 +1097,7 @@ def _read_ui(
         if not isinstance(value, str) or not value.strip():
             col.add(path, line, f"{key}: must be non-empty text")
             continue
-        col.style(path, line, key, value)
+        col.style(path, functools.partial(int, line), key, value)
         try:
             compiled[key] = env.from_string(value.strip())
             sources[key] = value.strip()
@@ -865,7 +1134,7 @@ def load_library(root: Path, *, today: date | None = None) -> Library:
     order = tuple(order_data.get("order", []))
     if not order:
         col.add(order_path, 1, "order: list the method ids in menu order")
-    quiz = _read_quiz_scores(col, root / "quiz.toml", order)
+    quiz, quiz_needs = _read_quiz_scores(col, root / "quiz.toml", order)
     packs: dict[str, LanguagePack] = {}
     for language in LANGUAGES:
         base = root / language
@@ -893,7 +1162,7 @@ def load_library(root: Path, *, today: date | None = None) -> Library:
             env=env,
             methods={mid: methods[mid] for mid in order if mid in methods},
             pages=_read_pages(col, base / "pages.toml"),
-            quiz=_read_quiz_text(col, base / "quiz.toml", quiz),
+            quiz=_read_quiz_text(col, base / "quiz.toml", quiz, quiz_needs),
             ui=ui,
             ui_source=ui_source,
             entries={
@@ -903,9 +1172,12 @@ def load_library(root: Path, *, today: date | None = None) -> Library:
         )
     if not col.problems:
         _compare_languages(col, root, packs)
-    library = Library(root, packs, order, quiz, _read_search(col, root, packs, order))
+    library = Library(
+        root, packs, order, quiz, _read_search(col, root, packs, order), quiz_needs=quiz_needs
+    )
     _check_targets(col, root, library)
     _check_rendering(col, root, library)
+    _check_quiz(col, root, library)
     warnings = [w.render(root) for w in col.warnings]
     if col.problems:
         raise ContentError(col.problems, root, warnings)
@@ -997,7 +1269,17 @@ def _read_search(
         stop_words=stop_words,
         smalltalk=smalltalk,
         synonyms=synonyms,
+        weak_words=_word_list(col, path, data, "weak_words"),
+        platforms=_word_list(col, path, data, "platforms"),
     )
+
+
+def _word_list(col: _Collector, path: Path, data: Mapping[str, Any], key: str) -> list[str]:
+    value = data.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(w, str) for w in value):
+        col.add(path, col.line(path, key), f"{key}: must be a list of words")
+        return []
+    return value
 
 
 def _check_targets(col: _Collector, root: Path, library: Library) -> None:
@@ -1123,7 +1405,14 @@ def _check_rendering(col: _Collector, root: Path, library: Library) -> None:
         base = root / language
 
         def check(
-            where: Path, line: int, what: str, text: str, *, limit: int = MESSAGE_LIMIT
+            where: Path,
+            line: int,
+            what: str,
+            text: str,
+            *,
+            limit: int = MESSAGE_LIMIT,
+            words: int = SCREEN_WORDS,
+            advice: str = "shorten it",
         ) -> None:
             try:
                 plain = parse_html(text).plain
@@ -1136,6 +1425,10 @@ def _check_rendering(col: _Collector, root: Path, library: Library) -> None:
                 col.add(
                     where, line, f"{what}: {utf16_len(plain)} characters, Telegram allows {limit}"
                 )
+            elif (count := screen_words(text)) > words:
+                col.warn(
+                    where, line, f"{what}: {count} words on one screen, at most {words}; {advice}"
+                )  # TEMP
 
         for key, template in pack.ui.items():
             ui_path = base / "ui.toml"
@@ -1156,16 +1449,33 @@ def _check_rendering(col: _Collector, root: Path, library: Library) -> None:
         for method_id, method in pack.methods.items():
             path = base / "methods" / f"{method_id}.toml"
             try:
-                check(path, 1, "card", library.render(language, "card.j2", m=method))
-                check(path, 1, "share card", library.render(language, "share.j2", m=method))
+                sizes = ", ".join(
+                    f"{key} {len(getattr(method, key).split())}"
+                    for key in ("summary", "cost", "time_to_income")
+                )
+                check(
+                    path,
+                    col.line(path, "summary"),
+                    "card",
+                    library.render(language, "card.j2", m=method),
+                    words=CARD_WORDS,
+                    advice=f"shorten the first screen's texts (words: {sizes})",
+                )
                 pages_max = 1
                 for section in callbacks.SECTIONS:
                     pages = library.section_pages(
                         language, method_id, section, done=frozenset(), page_no=0
                     )
                     pages_max = max(pages_max, len(pages))
+                    key = SECTION_KEYS[section]
                     for n, text in enumerate(pages, 1):
-                        check(path, col.line(path, section), f"section {section} page {n}", text)
+                        check(
+                            path,
+                            col.line(path, key),
+                            f"section {section} page {n}",
+                            text,
+                            advice=f"split or shorten a paragraph or item of {key}",
+                        )
                 for n, _tip in enumerate(method.tips):
                     text = library.tip_text(language, method_id, n)
                     check(path, col.line(path, "text", table="tips", nth=n), f"tip {n + 1}", text)

@@ -8,9 +8,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from telegram import Update
+from telegram.constants import ChatType
 from telegram.ext import Application, CallbackContext, ExtBot
 
-from bot.config import Settings
+from bot.config import LANGUAGES, Settings
 from bot.content import Library
 
 if TYPE_CHECKING:
@@ -41,6 +43,40 @@ class AnsweredQueries:
         return query_id in self._ids
 
 
+class ShownScreens:
+    """What the bot last put into each recently edited message, as a fingerprint.
+
+    Two taps in flight at once both carry the message as it was before either; the second would
+    edit it to the screen the first just drew, and Telegram refuses an edit that changes nothing.
+    Keyed by (chat id, message id). When two different edits of one message overlap, which one
+    Telegram applied last is unknown: the message is forgotten, and the next tap edits it.
+    """
+
+    def __init__(self, keep: int = 1024) -> None:
+        self._screens: OrderedDict[tuple[int, int], tuple[int, int]] = OrderedDict()
+        self._keep = keep
+        self._edits = 0
+
+    def shows(self, key: tuple[int, int], fingerprint: int) -> bool:
+        entry = self._screens.get(key)
+        return entry is not None and entry[0] == fingerprint
+
+    def editing(self, key: tuple[int, int], fingerprint: int) -> int:
+        """Before an edit: returns a number to pass to `edited`."""
+        self._edits += 1
+        self._screens[key] = (fingerprint, self._edits)
+        self._screens.move_to_end(key)
+        if len(self._screens) > self._keep:
+            self._screens.popitem(last=False)
+        return self._edits
+
+    def edited(self, key: tuple[int, int], edit: int, *, ok: bool) -> None:
+        """After an edit: kept if it succeeded and no other edit of the message began meanwhile."""
+        entry = self._screens.get(key)
+        if entry is not None and (not ok or entry[1] != edit):
+            del self._screens[key]
+
+
 @dataclass
 class Services:
     """Long-lived components shared by all handlers; built once in `bot.app.build_application`."""
@@ -50,6 +86,41 @@ class Services:
     store: Store
     clock: Callable[[], datetime] = utc_now
     answered: AnsweredQueries = field(default_factory=AnsweredQueries)
+    screens: ShownScreens = field(default_factory=ShownScreens)
+
+
+async def user_language(services: Services, user_id: int, *, hint: str | None = None) -> str:
+    """A person's language: the one they chose, else their Telegram app's (`hint`, given where
+    nothing better is known, as in inline mode), else the default. A recently active user's row
+    is in the store's memory, so this costs no query on most taps."""
+    saved = await services.store.get_user(user_id)
+    if saved is not None and saved.language:
+        return saved.language
+    hint = (hint or "")[:2]
+    return hint if hint in LANGUAGES else services.settings.default_language
+
+
+async def update_language(update: object, services: Services) -> str:
+    """The language an update is answered in; the one place that decides it.
+
+    `bot.app.identify_user` sets it on every handler's context. PTB gives the error handler a
+    fresh context, so `bot.errors` asks here again: a stale button is answered in the language
+    of the person who tapped it. In a group: the group's language, whoever writes.
+    """
+    default = services.settings.default_language
+    if not isinstance(update, Update):
+        return default
+    chat, user = update.effective_chat, update.effective_user
+    if chat is not None and chat.type in (ChatType.GROUP, ChatType.SUPERGROUP):
+        group = await services.store.get_group(chat.id)
+        return (group.language if group else None) or default
+    if user is None or user.is_bot:
+        return default
+    if chat is None:  # inline queries and buttons on shared messages: no chat to go by
+        return await user_language(services, user.id, hint=user.language_code)
+    if chat.type == ChatType.PRIVATE:
+        return await user_language(services, user.id)
+    return default  # channels
 
 
 class BotData(dict[str, Any]):

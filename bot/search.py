@@ -25,7 +25,8 @@ from functools import lru_cache
 
 import avro
 import snowballstemmer
-from rapidfuzz import fuzz, process
+from rapidfuzz import process
+from rapidfuzz.distance import DamerauLevenshtein
 
 # A question longer than this is cut: the answer never needs more, and the cost stays bounded.
 MAX_QUERY_CHARS = 300
@@ -34,6 +35,7 @@ RESULTS = 8
 CANDIDATES = 40  # BM25's best, re-ranked by how much of the question each one answers
 BODY_SHARE = 0.0
 COVERAGE_STEP = 0.05
+WEAK_WEIGHT = 0.5
 TEXT_ONLY_SHARE = 1.0  # the weight left to a question word no title or keyword uses  # a question word found only in a topic's text, not its title or keywords
 # Between two topics that answer a question equally well, the broader one comes first: a card,
 # a page, a collection's overview (the entry with id "general"), an answer, a card's section.
@@ -47,8 +49,9 @@ ANCHOR_MIN_WEIGHT = 1.0
 # Column weights for BM25: a topic's keywords and title say what it is about; the body details it.
 TITLE_WEIGHT, KEYWORDS_WEIGHT, BODY_WEIGHT = 3.0, 4.0, 1.0
 FUZZY_MIN_LENGTH = 5
-FUZZY_CUTOFF = 85  # fuzz.ratio: one letter wrong in a word of seven
-FUZZY_CUTOFF_LONG = 80  # from eight letters on
+# Similarity (1 - edits / length; a swap of two letters is one edit) a typo must keep.
+FUZZY_CUTOFF = 0.8  # one letter wrong in a word of five to seven
+FUZZY_CUTOFF_LONG = 0.75  # two in a word of eight or more
 
 _BN_TO_LATIN_DIGITS = str.maketrans("০১২৩৪৫৬৭৮৯৳", "0123456789 ")
 _LINK_RE = re.compile(r"(?:https?://|www\.)\S+|\S+@\S+\.\S+|@\w+")
@@ -161,6 +164,8 @@ class SearchIndex:
         stop_words: Iterable[str] = (),
         smalltalk: Mapping[str, Iterable[str]] | None = None,
         synonyms: Iterable[Iterable[str]] = (),
+        weak_words: Iterable[str] = (),
+        platforms: Iterable[str] = (),
     ) -> None:
         self._db = sqlite3.connect(":memory:", check_same_thread=False)
         # The ascii tokenizer keeps every non-ASCII character in its word: Bangla vowel signs too.
@@ -170,12 +175,25 @@ class SearchIndex:
         self._targets: list[str] = []
         self._fields: list[tuple[frozenset[str], frozenset[str], frozenset[str]]] = []
         synonyms = [list(group) for group in synonyms]
-        stop_words, smalltalk = list(stop_words), dict(smalltalk or {})
+        stop_words, smalltalk, weak_words = (
+            list(stop_words),
+            dict(smalltalk or {}),
+            list(weak_words),
+        )
+        platforms = list(platforms)
         # Every Bangla word the content and these lists use, spelling folded: a suffix comes off
         # only where what is left is such a word (মোবাইলে → মোবাইল, never মোবাই + লে).
-        texts = [t for doc in documents for t in (doc.title, doc.keywords, doc.body)]
-        texts += [w for group in (*synonyms, stop_words, *smalltalk.values()) for w in group]
-        self._known_words = {_fold(w) for text in texts for w in words(text) if is_bangla(w)}
+        fields_words = [
+            [words(t) for t in (doc.title, doc.keywords, doc.body)] for doc in documents
+        ]
+        listed = [
+            w
+            for group in (*synonyms, stop_words, weak_words, platforms, *smalltalk.values())
+            for w in group
+        ]
+        every_word = {w for text in listed for w in words(text)}
+        every_word.update(w for doc in fields_words for field in doc for w in field)
+        self._known_words = {_fold(w) for w in every_word if is_bangla(w)}
         self._stems: dict[str, str] = {}
         # Words that mean the same to a searcher (শিখব, শেখা, learn): each becomes its group's first.
         self._same: dict[str, str] = {}
@@ -183,12 +201,14 @@ class SearchIndex:
             keys = [k for k in map(self._phrase_key, group) if k]
             self._same.update((k, keys[0]) for k in keys)
         frequency: Counter[str] = Counter()
-        for doc in documents:
+        for doc, (title_words, keyword_words, body_words) in zip(
+            documents, fields_words, strict=True
+        ):
             # A title or keyword says what the topic is once, however often a phrase repeats it.
             fields = [
-                " ".join(dict.fromkeys(self._terms_of(doc.title))),
-                " ".join(dict.fromkeys(self._terms_of(doc.keywords))),
-                " ".join(self._terms_of(doc.body)),
+                " ".join(dict.fromkeys(self._terms_of(title_words))),
+                " ".join(dict.fromkeys(self._terms_of(keyword_words))),
+                " ".join(self._terms_of(body_words)),
             ]
             self._db.execute("INSERT INTO docs VALUES (?, ?, ?)", fields)
             title, keywords, body = (frozenset(f.split()) for f in fields)
@@ -204,6 +224,8 @@ class SearchIndex:
         self._latin = sorted(t for t in frequency if not is_bangla(t))
         self._bangla = sorted(t for t in frequency if is_bangla(t))
         self._stop = {k for k in map(self._phrase_key, stop_words) if k}
+        self._weak = {self._same.get(k, k) for k in map(self._phrase_key, weak_words) if k}
+        self._platforms = {self._same.get(k, k) for k in map(self._phrase_key, platforms) if k}
         self._smalltalk = {
             self._phrase_key(word): kind for kind, group in smalltalk.items() for word in group
         }
@@ -222,9 +244,10 @@ class SearchIndex:
             self._stems[word] = stem
         return stem
 
-    def _terms_of(self, text: str) -> list[str]:
-        keys = (self.key(w) for w in words(text) if not w.isdigit())
-        return [self._same.get(k, k) for k in keys if len(k) >= 2]
+    def _terms_of(self, found: list[str]) -> list[str]:
+        """Index terms of a text's words: stemmed, synonyms merged, numbers and letters left out."""
+        same, key = self._same, self.key
+        return [same.get(k, k) for w in found if not w.isdigit() and len(k := key(w)) >= 2]
 
     def _phrase_key(self, word: str) -> str:
         """Index form of a listed stop word, small-talk word or synonym (one word)."""
@@ -259,30 +282,36 @@ class SearchIndex:
             for position, (doc,) in enumerate(rows)
         )
         ranked = tuple(self._targets[doc] for _judgement, _position, doc in scored[:RESULTS])
-        coverages = tuple(-judgement[0] for judgement, _position, _doc in scored[:RESULTS])
-        (coverage, in_title, _breadth), _position, _best = scored[0]
+        coverages = tuple(-judgement[1] for judgement, _position, _doc in scored[:RESULTS])
+        (_elsewhere, coverage, in_title, _breadth), _position, _best = scored[0]
         coverage, in_title = -coverage, -in_title
         confident = coverage >= MIN_COVERAGE or (coverage >= MIN_ANCHORED_COVERAGE and in_title > 0)
-        if chat and coverage < MIN_COVERAGE:  # "thanks, that helped a lot": not a question
-            return Outcome("smalltalk", smalltalk=chat[0])
+        if chat and not (coverage >= MIN_COVERAGE and in_title > 0):
+            return Outcome("smalltalk", smalltalk=chat[0])  # "thanks, that helped a lot"
         kind = "answer" if confident else "unsure"
         return Outcome(kind, ranked, coverage=coverage, coverages=coverages)
 
     def _weight(self, group: tuple[str, ...]) -> float:
-        """A question word's weight: the IDF of its commonest reading ("shuru" is শুরু)."""
-        return min(self._idf.get(alt, self._unknown_weight) for alt in group)
+        """A question word's weight: the IDF of its commonest reading ("shuru" is শুরু); a weak
+        word (when, how much, gives) weighs little, however rare the content makes it."""
+        weight = min(self._idf.get(alt, self._unknown_weight) for alt in group)
+        return min(weight, WEAK_WEIGHT) if any(alt in self._weak for alt in group) else weight
 
     def _judge(
         self, groups: list[tuple[str, ...]], weights: list[float], doc: int
-    ) -> tuple[float, float, int]:
+    ) -> tuple[bool, float, float, int]:
         """How well a document answers the question, as a sort key (smaller is better).
 
-        First how much of the question's weight it covers (a word in its title or keywords counts
-        fully, one only in its text half), then how much its title covers, then the broader
-        topic (a card before an answer before a section); BM25's order breaks the remaining ties.
+        An answer about another platform than the question names comes last. Then: how much of
+        the question's weight its title and keywords cover (its body text counts BODY_SHARE),
+        then how much its title covers, then the broader topic (a card, a page or overview, an
+        answer, a card's section); BM25's order breaks the remaining ties.
         """
         title, keywords, body = self._fields[doc]
         topic = title | keywords
+        # About another platform than the one asked about: after every other answer.
+        named = {alt for group in groups for alt in group} & self._platforms
+        elsewhere = bool(named) and bool(title & self._platforms) and not title & named
         total = sum(weights)
         covered = in_title = 0.0
         for group, weight in zip(groups, weights, strict=True):
@@ -296,7 +325,7 @@ class SearchIndex:
         kind = "overview" if target.endswith(":general") else target.split(":", 1)[0]
         # Coverage in steps of COVERAGE_STEP: a nearly equal answer is decided by what follows.
         coverage = round(covered / total / COVERAGE_STEP) * COVERAGE_STEP
-        return (-coverage, -round(in_title / total, 6), -BREADTH.get(kind, 1))
+        return (elsewhere, -coverage, -round(in_title / total, 6), -BREADTH.get(kind, 1))
 
     def _resolve(self, word: str) -> tuple[str, ...]:
         """The index terms a query word may mean; ("",) for a word that carries no meaning."""
@@ -324,5 +353,11 @@ class SearchIndex:
         if len(term) < FUZZY_MIN_LENGTH:
             return ()
         cutoff = FUZZY_CUTOFF if len(term) < 8 else FUZZY_CUTOFF_LONG
-        found = process.extract(term, vocabulary, scorer=fuzz.ratio, score_cutoff=cutoff, limit=2)
+        found = process.extract(
+            term,
+            vocabulary,
+            scorer=DamerauLevenshtein.normalized_similarity,
+            score_cutoff=cutoff,
+            limit=2,
+        )
         return tuple(choice for choice, _score, _index in found)

@@ -115,6 +115,9 @@ class TipClaim:
     weekday: int
     hour: int
     minute: int
+    # The steps ticked on the user's path of this method, None if it is not on their path:
+    # the tip's "I did step n" button names the first step not yet done.
+    done_steps: frozenset[int] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,8 +183,8 @@ class Store(Protocol):
     async def list_paths(self, user_id: int) -> list[Path]: ...
     async def add_path(self, user_id: int, method_id: str, *, now: datetime) -> AddPathResult: ...
     async def remove_path(self, user_id: int, method_id: str) -> bool: ...
-    async def toggle_step(
-        self, user_id: int, method_id: str, step_index: int
+    async def set_step(
+        self, user_id: int, method_id: str, step_index: int, *, done: bool
     ) -> frozenset[int]: ...
 
     # quiz
@@ -241,7 +244,9 @@ class Store(Protocol):
         created_by: int,
         now: datetime,
         include_unset_language: bool = False,
+        draft: int | None = None,
     ) -> int: ...
+    async def broadcast_of_draft(self, created_by: int, draft: int) -> int | None: ...
     async def claim_broadcast_targets(
         self, *, now: datetime, limit: int, lease_seconds: float
     ) -> list[BroadcastClaim]: ...
@@ -391,6 +396,13 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         ) STRICT""",
         "CREATE INDEX unanswered_last_asked ON unanswered (last_asked)",
     ),
+    # v4: a broadcast remembers the admin's draft it was made from, so confirming twice (a double
+    # tap, two taps in flight) queues it once.
+    (
+        "ALTER TABLE broadcasts ADD COLUMN draft INTEGER",
+        """CREATE UNIQUE INDEX broadcasts_draft ON broadcasts (created_by, draft)
+        WHERE draft IS NOT NULL""",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -418,8 +430,10 @@ SQL_GET_USER = """
 SELECT user_id, language, language_hint, first_seen, last_seen, blocked, blocked_at
 FROM users WHERE user_id = :user_id"""
 SQL_DUE_TIPS = """
-SELECT s.user_id, s.method_id, s.position, s.next_due, s.weekday, s.hour, s.minute, u.language
+SELECT s.user_id, s.method_id, s.position, s.next_due, s.weekday, s.hour, s.minute, u.language,
+    p.done_steps
 FROM subscriptions AS s JOIN users AS u ON u.user_id = s.user_id
+    LEFT JOIN paths AS p ON p.user_id = s.user_id AND p.method_id = s.method_id
 WHERE s.active = 1 AND s.paused = 0 AND s.next_due <= :now
     AND (s.claimed_until IS NULL OR s.claimed_until <= :now)
     AND u.blocked = 0
@@ -699,8 +713,17 @@ class SQLiteStore:
         return user
 
     async def get_user(self, user_id: int) -> User | None:
+        """The users row; a recently active user's comes from memory (no query)."""
+        remembered = self._memory.get(user_id)
+        if remembered is not None and remembered.user is not None:
+            return remembered.user
+        version = self._memory.version(user_id)
         rows = await self._read(SQL_GET_USER, {"user_id": user_id})
-        return _user(rows[0]) if rows else None
+        if not rows:
+            return None
+        user = _user(rows[0])
+        self._memory.remember(user_id, version, user=user)
+        return user
 
     async def set_language(self, user_id: int, language: str, *, now: datetime) -> None:
         """Creates the user if needed, so choosing a language never fails on a fresh user."""
@@ -766,17 +789,20 @@ class SQLiteStore:
             )
         return changed > 0
 
-    async def toggle_step(self, user_id: int, method_id: str, step_index: int) -> frozenset[int]:
-        """Tick or untick one step; raises LookupError if the user does not follow the method."""
+    async def set_step(
+        self, user_id: int, method_id: str, step_index: int, *, done: bool
+    ) -> frozenset[int]:
+        """Mark one step done or not done; doing it again changes nothing. Returns the done steps;
+        raises LookupError if the user does not follow the method."""
         if not 0 <= step_index < MAX_STEPS:
             raise ValueError(f"step_index must be 0..{MAX_STEPS - 1}, got {step_index}")
         with self._memory.changing(user_id, paths_only=True):
             rows = await self._fetch(
-                # SQLite has no XOR operator: (a | b) - (a & b) flips the one bit.
                 """UPDATE paths
-                SET done_steps = (done_steps | (1 << :step)) - (done_steps & (1 << :step))
+                SET done_steps = CASE WHEN :done THEN done_steps | (1 << :step)
+                    ELSE done_steps & ~(1 << :step) END
                 WHERE user_id = :user_id AND method_id = :method_id RETURNING done_steps""",
-                {"user_id": user_id, "method_id": method_id, "step": step_index},
+                {"user_id": user_id, "method_id": method_id, "step": step_index, "done": int(done)},
             )
         if not rows:
             raise LookupError(f"user {user_id} does not follow {method_id!r}")
@@ -824,32 +850,46 @@ class SQLiteStore:
         """Start (or restart) weekly tips; a returning subscriber resumes where they left off.
 
         `reset_position=True` starts over from the first tip (e.g. after finishing them all).
-        The user must exist.
+        A subscription that is on already stays exactly as it is (a second tap on "subscribe"
+        must not send this week's tip again); returns it as it is now. The user must exist.
         """
         _check_schedule(weekday, hour, minute)
-        rows = await self._fetch(
-            f"""INSERT INTO subscriptions
-                (user_id, method_id, next_due, weekday, hour, minute, paused, subscribed_at)
-            VALUES (:user_id, :method_id, :due, :weekday, :hour, :minute,
-                coalesce((SELECT blocked FROM users WHERE user_id = :user_id), 0), :now)
-            ON CONFLICT (user_id, method_id) DO UPDATE SET
-                position = CASE WHEN :reset THEN 0 ELSE position END,
-                next_due = excluded.next_due, weekday = excluded.weekday,
-                hour = excluded.hour, minute = excluded.minute, active = 1,
-                paused = excluded.paused, subscribed_at = excluded.subscribed_at
-            RETURNING {_SUBSCRIPTION_COLUMNS}""",
-            {
-                "user_id": user_id,
-                "method_id": method_id,
-                "due": _ts(first_due),
-                "weekday": weekday,
-                "hour": hour,
-                "minute": minute,
-                "now": _ts(now),
-                "reset": int(reset_position),
-            },
-        )
-        return _subscription(rows[0])
+        params = {
+            "user_id": user_id,
+            "method_id": method_id,
+            "due": _ts(first_due),
+            "weekday": weekday,
+            "hour": hour,
+            "minute": minute,
+            "now": _ts(now),
+            "reset": int(reset_position),
+        }
+
+        def upsert(db: sqlite3.Connection) -> sqlite3.Row:
+            row = db.execute(
+                f"""INSERT INTO subscriptions
+                    (user_id, method_id, next_due, weekday, hour, minute, paused, subscribed_at)
+                VALUES (:user_id, :method_id, :due, :weekday, :hour, :minute,
+                    coalesce((SELECT blocked FROM users WHERE user_id = :user_id), 0), :now)
+                ON CONFLICT (user_id, method_id) DO UPDATE SET
+                    position = CASE WHEN :reset THEN 0 ELSE position END,
+                    next_due = excluded.next_due, weekday = excluded.weekday,
+                    hour = excluded.hour, minute = excluded.minute, active = 1,
+                    paused = excluded.paused, subscribed_at = excluded.subscribed_at
+                WHERE subscriptions.active = 0 OR :reset
+                RETURNING {_SUBSCRIPTION_COLUMNS}""",
+                params,
+            ).fetchone()
+            return (
+                row
+                or db.execute(
+                    f"""SELECT {_SUBSCRIPTION_COLUMNS} FROM subscriptions
+                WHERE user_id = :user_id AND method_id = :method_id""",
+                    params,
+                ).fetchone()
+            )
+
+        return _subscription(await self._in_transaction(upsert))
 
     async def unsubscribe(self, user_id: int, method_id: str | None = None) -> int:
         """Stop tips for one method (or all when None), keeping the position; returns how many."""
@@ -918,6 +958,7 @@ class SQLiteStore:
                 r["weekday"],
                 r["hour"],
                 r["minute"],
+                None if r["done_steps"] is None else _bits(r["done_steps"]),
             )
             for r in rows
         ]
@@ -1014,18 +1055,28 @@ class SQLiteStore:
         created_by: int,
         now: datetime,
         include_unset_language: bool = False,
+        draft: int | None = None,
     ) -> int:
         """Queue a message for every user not blocking the bot, or only those of `language`.
 
         The recipients are fixed now, in one INSERT .. SELECT. `include_unset_language` adds the
-        users who never chose a language (useful when `language` is the default one).
+        users who never chose a language (useful when `language` is the default one). With a
+        `draft` (the admin's number for what they wrote), a broadcast already made from the same
+        draft is not made again: its id is returned.
         """
 
         def create(db: sqlite3.Connection) -> int:
+            if draft is not None:
+                made = db.execute(
+                    "SELECT id FROM broadcasts WHERE created_by = ? AND draft = ?",
+                    (created_by, draft),
+                ).fetchone()
+                if made is not None:
+                    return int(made[0])
             row = db.execute(
-                """INSERT INTO broadcasts (text, language, created_by, created_at)
-                VALUES (?, ?, ?, ?) RETURNING id""",
-                (text, language, created_by, _ts(now)),
+                """INSERT INTO broadcasts (text, language, created_by, created_at, draft)
+                VALUES (?, ?, ?, ?, ?) RETURNING id""",
+                (text, language, created_by, _ts(now), draft),
             ).fetchone()
             broadcast_id = int(row[0])
             db.execute(
@@ -1038,6 +1089,13 @@ class SQLiteStore:
             return broadcast_id
 
         return await self._in_transaction(create)
+
+    async def broadcast_of_draft(self, created_by: int, draft: int) -> int | None:
+        """The broadcast made from this admin's draft, if one was."""
+        rows = await self._fetch(
+            "SELECT id FROM broadcasts WHERE created_by = ? AND draft = ?", (created_by, draft)
+        )
+        return int(rows[0][0]) if rows else None
 
     async def claim_broadcast_targets(
         self, *, now: datetime, limit: int, lease_seconds: float

@@ -23,10 +23,10 @@ from telegram.ext import ExtBot, JobQueue
 
 from bot import callbacks
 from bot.content import Library
-from bot.context import AppContext, Services
+from bot.context import AppContext, Services, user_language
 from bot.ratelimit import retry_delay
 from bot.store import BroadcastClaim, DeliveryStatus, TipClaim
-from bot.ui import button, keyboard
+from bot.ui import button, keyboard, label
 
 log = logging.getLogger(__name__)
 
@@ -84,9 +84,13 @@ def dispatch_soon(job_queue: JobQueue[Any] | None) -> None:
 
 
 def tip_message(
-    library: Library, language: str, method_id: str, index: int
+    library: Library, language: str, method_id: str, index: int, *, next_step: int | None = 0
 ) -> tuple[str, InlineKeyboardMarkup]:
-    """Tip number `index` of a method, with its buttons; the last one also offers another path."""
+    """Tip number `index` of a method, with its buttons; the last one also offers another path.
+
+    `next_step` is the first step of the path not done yet (None: all are done): its "I did
+    step n" button ticks that step, however often it is tapped.
+    """
     method = library.method(language, method_id)
     text = library.tip_text(language, method_id, index)
     if index == len(method.tips) - 1:  # the path is done: point to the next one
@@ -95,14 +99,25 @@ def tip_message(
             [button(library.t(language, "btn.all"), callbacks.list_of("all"))],
         ]
     else:
+        step_done = library.t(language, "tips.step_button", n=(next_step or 0) + 1)
         rows = [
-            [button(library.t(language, "btn.step_done"), callbacks.tip_step(method_id))],
+            [button(label(step_done), callbacks.tip_step(method_id, next_step))]
+            if next_step is not None
+            else [],
             [
                 button(f"{method.emoji} {method.button}", callbacks.card(method_id, "all")),
                 button(library.t(language, "btn.unsubscribe"), callbacks.unsubscribe(method_id)),
             ],
         ]
     return text, keyboard(rows)
+
+
+def first_undone(
+    library: Library, language: str, method_id: str, done: frozenset[int] | None
+) -> int | None:
+    """The first step of a method's path not done yet (0 when it is not on the user's path)."""
+    steps = len(library.method(language, method_id).first_steps)
+    return next((i for i in range(steps) if i not in (done or frozenset())), None)
 
 
 class Dispatcher:
@@ -236,7 +251,10 @@ class Dispatcher:
             await store.unsubscribe(claim.user_id, claim.method_id)  # removed or shortened content
             return
         language = claim.language or settings.default_language
-        text, markup = tip_message(library, language, claim.method_id, claim.position)
+        next_step = first_undone(library, language, claim.method_id, claim.done_steps)
+        text, markup = tip_message(
+            library, language, claim.method_id, claim.position, next_step=next_step
+        )
         outcome = await self._send(bot, claim.user_id, text, markup)
         now = services.clock()
         if isinstance(outcome, timedelta):
@@ -278,10 +296,7 @@ class Dispatcher:
             await store.finish_broadcast(broadcast.id, now=self.services.clock())
             if broadcast.created_by is None:
                 continue
-            admin = await store.get_user(broadcast.created_by)
-            language = (
-                admin.language if admin else None
-            ) or self.services.settings.default_language
+            language = await user_language(self.services, broadcast.created_by)
             text = library.t(language, "admin.broadcast_done", **report)
             try:
                 await bot.send_message(broadcast.created_by, text)

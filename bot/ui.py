@@ -54,6 +54,11 @@ def share_button(text: str, query: str) -> InlineKeyboardButton:
     return InlineKeyboardButton(text, switch_inline_query=query)
 
 
+def label(text: str) -> str:
+    """A UI string (HTML, values escaped) as a button label, which Telegram shows as plain text."""
+    return parse_html(text).plain
+
+
 def open_in_bot(ctx: AppContext, text: str, payload: str) -> InlineKeyboardButton:
     """A URL button to the private chat with the bot at a `/start <payload>` deep link.
 
@@ -114,15 +119,22 @@ async def show(
     """Edit the message whose button was tapped (navigation), or send a new one (commands)."""
     query = update.callback_query
     if query is not None and query.message is not None and query.message.is_accessible:
-        if _already_shown(query.message, text, markup):
+        key = (query.message.chat.id, query.message.message_id)
+        fingerprint = hash((text, markup))
+        screens = ctx.services.screens
+        if _already_shown(query.message, text, markup) or screens.shows(key, fingerprint):
+            # A second tap on the same button (or one in flight with the tap that drew this
+            # screen): Telegram would refuse the edit.
             await answer(update, ctx)
-            return  # a second tap on the same button: Telegram would refuse the edit
+            return
+        edit = screens.editing(key, fingerprint)
         # The answer and the edit are independent: sent together, the user waits one round trip.
         answered, edited = await asyncio.gather(
             answer(update, ctx),
-            _edit(ctx, query.message.chat.id, query.message.message_id, text, markup),
+            _edit(ctx, key[0], key[1], text, markup),
             return_exceptions=True,
         )
+        screens.edited(key, edit, ok=not isinstance(edited, BaseException))
         for outcome in (answered, edited):
             # "not modified": the same screen that _already_shown could not tell apart.
             if isinstance(outcome, BaseException) and not (

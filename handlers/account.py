@@ -1,4 +1,8 @@
-"""Data rights: /mydata shows everything stored about the user; /forget deletes all of it."""
+"""Data rights: /mydata shows everything stored about the user; /forget deletes all of it.
+
+Confirming /forget twice (a double tap, two taps in flight) deletes the same and says the same:
+the second tap finds nothing left but the row its own update just made, and deletes that too.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +12,10 @@ from typing import Any
 from telegram import Update
 from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, filters
 
+from bot import callbacks
 from bot.context import AppContext
 from bot.ui import button, keyboard, nav_row, show
 
-FORGET = "forget"
-FORGET_CONFIRMED = "forget:yes"
 LANGUAGE_NAMES = {"bn": "বাংলা", "en": "English"}
 
 
@@ -51,7 +54,8 @@ async def my_data(update: Update, ctx: AppContext) -> None:
     lines = [
         ctx.t("data.title"),
         "",
-        ctx.t("data.language", value=LANGUAGE_NAMES.get(user.get("language") or "", none)),
+        # Never chosen: the language in use all along, the default one ("ভাষা: বাংলা", not "নেই").
+        ctx.t("data.language", value=LANGUAGE_NAMES.get(user.get("language") or ctx.lang, none)),
         ctx.t("data.first_seen", value=when(user.get("first_seen"))),
         ctx.t("data.last_seen", value=when(user.get("last_seen"))),
         ctx.t("data.paths", value=", ".join(paths) or none),
@@ -69,8 +73,8 @@ async def my_data(update: Update, ctx: AppContext) -> None:
 
 async def forget(update: Update, ctx: AppContext) -> None:
     rows = [
-        [button(ctx.t("btn.forget_yes"), FORGET_CONFIRMED)],
-        [button(ctx.t("btn.cancel"), FORGET + ":no")],
+        [button(ctx.t("btn.forget_yes"), callbacks.FORGET_YES)],
+        [button(ctx.t("btn.cancel"), callbacks.FORGET_NO)],
     ]
     await show(update, ctx, ctx.t("data.forget_confirm"), keyboard(rows))
 
@@ -85,7 +89,9 @@ async def forget_answer(update: Update, ctx: AppContext) -> None:
     # PTB keeps its own copies in memory and would write them back on the next save.
     ctx.application.drop_user_data(user_id)
     ctx.application.drop_chat_data(user_id)
-    await show(update, ctx, ctx.t("data.forgotten"), None)
+    # Not a dead end: one tap starts again (a new user from then on).
+    again = keyboard([[button(ctx.t("btn.start_again"), callbacks.HOME)]])
+    await show(update, ctx, ctx.t("data.forgotten"), again)
 
 
 def handlers() -> list[BaseHandler[Update, AppContext, None]]:
@@ -93,5 +99,5 @@ def handlers() -> list[BaseHandler[Update, AppContext, None]]:
     return [
         CommandHandler("mydata", my_data, filters=private),
         CommandHandler("forget", forget, filters=private),
-        CallbackQueryHandler(forget_answer, pattern=f"^{FORGET}:(yes|no)$"),
+        CallbackQueryHandler(forget_answer, pattern="^forget:(yes|no)$"),
     ]

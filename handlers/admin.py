@@ -2,7 +2,9 @@
 
 Anyone else falls through to the ordinary "unknown command" answer, so the commands stay unseen.
 A broadcast is written, previewed and confirmed; the durable tips dispatcher then sends it, paced
-on the broadcast lane, and reports sent/blocked/failed to the admin when it is done.
+on the broadcast lane, and reports sent/blocked/failed to the admin when it is done. The preview's
+buttons name the draft (the admin's message): however often they are tapped, and however many
+taps are in flight at once, a draft becomes one broadcast, and every tap is answered with it.
 """
 
 from __future__ import annotations
@@ -22,14 +24,16 @@ from telegram.ext import (
 )
 from telegram.warnings import PTBUserWarning
 
+from bot import callbacks
 from bot.context import AppContext
 from bot.tips import dispatch_soon
-from bot.ui import button, keyboard, show
+from bot.ui import StaleButton, button, keyboard, show
 
 WRITING, CONFIRMING = range(2)
 AUDIENCES = {"all": None, "bn": "bn", "en": "en"}
 LANGUAGE_NAMES = {"bn": "বাংলা", "en": "English", None: "—"}
 TOP_UNANSWERED = 10
+CONFIRM_PATTERN = r"^bc:(\d{1,15}):(all|bn|en|no)$"
 
 
 async def stats(update: Update, ctx: AppContext) -> None:
@@ -73,36 +77,52 @@ async def start_broadcast(update: Update, ctx: AppContext) -> int:
 async def preview(update: Update, ctx: AppContext) -> int:
     message = update.effective_message
     assert message is not None and ctx.user_data is not None
-    ctx.user_data["broadcast"] = message.text_html  # Telegram's own formatting, as valid HTML
+    draft = message.message_id  # unique in the admin's chat: the draft's number
+    # Telegram's own formatting, as valid HTML
+    ctx.user_data["broadcast"] = {"draft": draft, "text": message.text_html}
     await message.reply_text(message.text_html)
     rows = [
-        [button(ctx.t("btn.broadcast_all"), "bc:all")],
-        [button(ctx.t("btn.broadcast_bn"), "bc:bn"), button(ctx.t("btn.broadcast_en"), "bc:en")],
-        [button(ctx.t("btn.cancel"), "bc:no")],
+        [button(ctx.t("btn.broadcast_all"), callbacks.broadcast(draft, "all"))],
+        [
+            button(ctx.t("btn.broadcast_bn"), callbacks.broadcast(draft, "bn")),
+            button(ctx.t("btn.broadcast_en"), callbacks.broadcast(draft, "en")),
+        ],
+        [button(ctx.t("btn.cancel"), callbacks.broadcast(draft, "no"))],
     ]
     await message.reply_text(ctx.t("admin.broadcast_preview"), reply_markup=keyboard(rows))
     return CONFIRMING
 
 
 async def confirm(update: Update, ctx: AppContext) -> int:
+    """Queue the draft the button names (or drop it); a draft already queued is not queued again,
+    and the answer is the same broadcast's, whichever of the preview's buttons was tapped."""
     assert ctx.match is not None and ctx.user_data is not None and update.effective_user is not None
-    choice, text = ctx.match.group(1), ctx.user_data.pop("broadcast", None)
-    if choice == "no" or not text:
-        await show(update, ctx, ctx.t("admin.broadcast_cancelled"), None)
-        return ConversationHandler.END
-    language = AUDIENCES[choice]
-    store = ctx.store
-    broadcast_id = await store.create_broadcast(
-        text,
-        language=language,
-        created_by=update.effective_user.id,
-        now=ctx.now(),
-        include_unset_language=language == ctx.services.settings.default_language,
+    draft, choice, admin = int(ctx.match.group(1)), ctx.match.group(2), update.effective_user.id
+    pending = ctx.user_data.get("broadcast")
+    text = (
+        pending.get("text") if isinstance(pending, dict) and pending.get("draft") == draft else None
     )
-    count = (await store.broadcast_report(broadcast_id))["pending"]
-    await show(update, ctx, ctx.t("admin.broadcast_queued", count=count), None)
-    dispatch_soon(ctx.job_queue)
-    return ConversationHandler.END
+    store = ctx.store
+    broadcast_id = await store.broadcast_of_draft(admin, draft)
+    if broadcast_id is None and text and choice != "no":
+        language = AUDIENCES[choice]
+        broadcast_id = await store.create_broadcast(
+            text,
+            language=language,
+            created_by=admin,
+            now=ctx.now(),
+            include_unset_language=language == ctx.services.settings.default_language,
+            draft=draft,
+        )
+        dispatch_soon(ctx.job_queue)
+    if text is not None:  # this draft is settled either way
+        ctx.user_data.pop("broadcast", None)
+    if broadcast_id is None:
+        await show(update, ctx, ctx.t("admin.broadcast_cancelled"), None)
+    else:
+        count = sum((await store.broadcast_report(broadcast_id)).values())  # its recipients
+        await show(update, ctx, ctx.t("admin.broadcast_queued", count=count), None)
+    return CONFIRMING if ctx.user_data.get("broadcast") else ConversationHandler.END
 
 
 async def cancel(update: Update, ctx: AppContext) -> int:
@@ -114,9 +134,18 @@ async def cancel(update: Update, ctx: AppContext) -> int:
 
 def handlers(admin_ids: Collection[int]) -> list[BaseHandler[Update, AppContext, Any]]:
     admins = filters.User(user_id=admin_ids) & filters.ChatType.PRIVATE
+
+    async def confirm_again(update: Update, ctx: AppContext) -> None:
+        """A preview's button once its conversation has ended: a second tap, answered as the
+        first was. From anyone else it is a forged button."""
+        if update.effective_user is None or update.effective_user.id not in admin_ids:
+            raise StaleButton
+        await confirm(update, ctx)
+
     return [
         CommandHandler("stats", stats, filters=admins),
         _broadcast_conversation(admins),
+        CallbackQueryHandler(confirm_again, pattern=CONFIRM_PATTERN),
     ]
 
 
@@ -130,7 +159,7 @@ def _broadcast_conversation(admins: filters.BaseFilter) -> ConversationHandler[A
             entry_points=[CommandHandler("broadcast", start_broadcast, filters=admins)],
             states={
                 WRITING: [MessageHandler(admins & filters.TEXT & ~filters.COMMAND, preview)],
-                CONFIRMING: [CallbackQueryHandler(confirm, pattern="^bc:(all|bn|en|no)$")],
+                CONFIRMING: [CallbackQueryHandler(confirm, pattern=CONFIRM_PATTERN)],
             },
             fallbacks=[CommandHandler("cancel", cancel, filters=admins)],
             name="broadcast",

@@ -47,7 +47,8 @@ def handlers() -> list[BaseHandler[Update, AppContext, None]]:
     private = filters.ChatType.PRIVATE & filters.UpdateType.MESSAGE
     return [
         MessageHandler(private & filters.COMMAND, unknown_command),
-        MessageHandler(private & filters.TEXT & ~filters.FORWARDED, free_text),
+        # a card shared "via @bot" into this chat is not a question
+        MessageHandler(private & filters.TEXT & ~filters.FORWARDED & ~filters.VIA_BOT, free_text),
         MessageHandler(private, unsupported),
         CallbackQueryHandler(stale_button),
     ]

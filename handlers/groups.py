@@ -89,7 +89,7 @@ async def card(update: Update, ctx: AppContext) -> None:
         [open_in_bot(ctx, ctx.t("btn.open_card"), method_id)],
         [button(ctx.t("btn.back"), callbacks.GROUP_LIST)],
     ]
-    await show(update, ctx, ctx.library.render(ctx.lang, "share.j2", m=method), keyboard(rows))
+    await show(update, ctx, ctx.library.render(ctx.lang, "card.j2", m=method), keyboard(rows))
 
 
 async def private_button(update: Update, ctx: AppContext) -> None:

@@ -42,7 +42,7 @@ def article(ctx: AppContext, method_id: str) -> InlineQueryResultArticle:
         title=f"{method.emoji} {method.title}",
         description=method.summary,
         input_message_content=InputTextMessageContent(
-            ctx.library.render(ctx.lang, "share.j2", m=method)
+            ctx.library.render(ctx.lang, "card.j2", m=method)
         ),
         reply_markup=keyboard([[open_in_bot(ctx, ctx.t("btn.open_card"), method_id)]]),
     )

@@ -16,6 +16,8 @@ from handlers.menu import main_menu
 
 
 async def switch_language(update: Update, ctx: AppContext) -> None:
+    """`lang:<code>` sets that language: tapped twice, or twice at once, it stays set and the
+    answer is the same. /language and a bare `lang` button switch to the other language."""
     user = update.effective_user
     assert user is not None
     target = ctx.match.group(1) if ctx.match and ctx.match.group(1) else None

@@ -10,7 +10,7 @@ from telegram import InlineKeyboardMarkup, Update
 from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, filters
 
 from bot import callbacks
-from bot.content import PAGE_IDS
+from bot.content import LANGUAGES, PAGE_IDS
 from bot.context import AppContext
 from bot.ui import button, keyboard, nav_row, pairs, show
 from handlers import answers, methods, mypath, quiz
@@ -44,9 +44,14 @@ def main_menu(ctx: AppContext) -> InlineKeyboardMarkup:
                     button(ctx.t("btn.help"), callbacks.HELP),
                 ]
             ),
-            [button(ctx.t("btn.language"), callbacks.LANGUAGE)],
+            # names the language it switches to, so a second tap changes nothing
+            [button(ctx.t("btn.language"), callbacks.set_language(_other_language(ctx.lang)))],
         ]
     )
+
+
+def _other_language(language: str) -> str:
+    return next(code for code in LANGUAGES if code != language)
 
 
 async def start(update: Update, ctx: AppContext) -> None:

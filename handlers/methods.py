@@ -5,7 +5,7 @@ Get the data (library + store), render it (templates), act on buttons: each step
 
 from __future__ import annotations
 
-from telegram import Update
+from telegram import InlineKeyboardButton, Update
 from telegram.ext import BaseHandler, CallbackQueryHandler
 
 from bot import callbacks
@@ -55,31 +55,31 @@ async def card_screen(
     update: Update, ctx: AppContext, method_id: str, origin: str
 ) -> tuple[str, list[Row]]:
     """A method's card and its buttons; the last row is the navigation."""
-    method = ctx.library.method(ctx.lang, method_id)
     user = update.effective_user
     chosen = user is not None and any(
         p.method_id == method_id for p in await ctx.store.list_paths(user.id)
     )
-    sections = [
-        button(ctx.t(label), callbacks.section(method_id, section, 0, origin))
-        for section, label in SECTION_BUTTONS.items()
-    ]
     choose = (
-        button(ctx.t("btn.chosen"), callbacks.path(method_id))
+        button(ctx.t("btn.chosen"), callbacks.path(method_id, origin))
         if chosen
         else button(ctx.t("btn.choose"), callbacks.choose(method_id, origin))
     )
-    share = share_button(ctx.t("btn.share"), method.button)
-    text = ctx.library.render(ctx.lang, "card.j2", m=method)
-    tips = button(ctx.t("btn.subscribe"), callbacks.subscribe(method_id))
+    text = ctx.library.render(ctx.lang, "card.j2", m=ctx.library.method(ctx.lang, method_id))
     rows = [
-        *pairs(sections),
-        [choose],
-        [tips],
-        [share],
+        [
+            section_button(ctx, method_id, "what", origin),
+            section_button(ctx, method_id, "steps", origin),
+        ],
+        [choose, button(ctx.t("btn.subscribe"), callbacks.subscribe(method_id))],
         nav_row(ctx, back_from_card(method_id, origin)),
     ]
     return text, rows
+
+
+def section_button(
+    ctx: AppContext, method_id: str, section: str, origin: str
+) -> InlineKeyboardButton:
+    return button(ctx.t(SECTION_BUTTONS[section]), callbacks.section(method_id, section, 0, origin))
 
 
 async def card(update: Update, ctx: AppContext) -> None:
@@ -135,9 +135,14 @@ async def section_screen(
                 )
             )
         rows.append(turn)
-    if section_id == "platforms":
-        method = ctx.library.method(ctx.lang, method_id)
+    method = ctx.library.method(ctx.lang, method_id)
+    if section_id == "platforms":  # the links, once: as buttons, easy to tap on a phone
         rows += pairs([url_button(f"🔗 {p.name}", p.url) for p in method.platforms])
+    if section_id == "what":  # the card's first screen keeps four buttons; the rest is here
+        more = [
+            section_button(ctx, method_id, s, origin) for s in ("platforms", "mistakes", "tips")
+        ]
+        rows += pairs([*more, share_button(ctx.t("btn.share"), method.button)])
     rows.append(nav_row(ctx, callbacks.card(method_id, origin)))
     return text, rows
 
@@ -148,17 +153,22 @@ async def choose(update: Update, ctx: AppContext) -> None:
     if not ctx.library.has_method(method_id):
         raise StaleButton
     name = ctx.library.method(ctx.lang, method_id).button
-    result = await ctx.store.add_path(update.effective_user.id, method_id, now=ctx.now())
-    key = {
-        AddPathResult.ADDED: "path.added",
-        AddPathResult.ALREADY: "path.already",
-        AddPathResult.FULL: "path.full",
-    }[result]
-    if result is AddPathResult.ADDED:  # the card now offers "on my path" instead of "choose"
-        ctx.notify(ctx.t(key, name=name))
-        await show_card(update, ctx, method_id, origin)
-    else:
-        await answer(update, ctx, ctx.t(key, name=name), alert=result is AddPathResult.FULL)
+    user_id, now = update.effective_user.id, ctx.now()
+    result = await ctx.store.add_path(user_id, method_id, now=now)
+    if result is AddPathResult.FULL:
+        await answer(update, ctx, ctx.t("path.full", name=name), alert=True)
+        return
+    if result is AddPathResult.ALREADY:
+        # Chosen a moment ago: a second tap on this button (or two in flight) gets the first's
+        # answer. add_path left the paths in the store's memory, so this costs no query.
+        paths = await ctx.store.list_paths(user_id)
+        chosen = next((p.chosen_at for p in paths if p.method_id == method_id), None)
+        if chosen is None or now - chosen > callbacks.REPEAT_WINDOW:
+            await answer(update, ctx, ctx.t("path.already", name=name))
+            return
+    # The card now offers "on my path" instead of "choose".
+    ctx.notify(ctx.t("path.added", name=name))
+    await show_card(update, ctx, method_id, origin)
 
 
 def handlers() -> list[BaseHandler[Update, AppContext, None]]:

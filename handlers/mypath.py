@@ -1,4 +1,9 @@
-"""My path: the methods a user chose (at most three) with a first-steps checklist they tick off."""
+"""My path: the methods a user chose (at most three) with a first-steps checklist they tick off.
+
+A checklist opened on a card goes Back to that card (its origin rides along in every button of
+the checklist); opened from My path, Back goes to My path. A tick carries the state it sets, so
+tapping it twice, or two taps in flight at once, leave the step as one tap did.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +18,7 @@ from bot.store import Path
 from bot.ui import StaleButton, button, keyboard, nav_row, show
 
 _ID = r"([a-z][a-z0-9_]{1,15})"
+_ORIGIN = f"(?::({'|'.join(callbacks.ORIGINS)}))?"
 
 
 async def _paths(update: Update, ctx: AppContext) -> list[Path]:
@@ -48,7 +54,12 @@ async def show_paths(update: Update, ctx: AppContext) -> None:
     await show(update, ctx, "\n".join(lines), keyboard([*rows, nav_row(ctx)]))
 
 
-async def show_checklist(update: Update, ctx: AppContext, method_id: str) -> None:
+async def show_checklist(
+    update: Update, ctx: AppContext, method_id: str, origin: str | None = None
+) -> None:
+    """The checklist; with `origin` (that of the card it was opened on) Back returns to the card."""
+    if origin == "path":  # a card opened from a checklist: that checklist's Back was My path
+        origin = None
     path = next((p for p in await _paths(update, ctx) if p.method_id == method_id), None)
     if path is None:
         ctx.notify(ctx.t("path.not_chosen"))
@@ -65,16 +76,19 @@ async def show_checklist(update: Update, ctx: AppContext, method_id: str) -> Non
     ticks = [
         button(
             f"{'✅' if i in path.done_steps else '▫️'} {ctx.digits(i + 1)}",
-            callbacks.toggle_step(method_id, i),
+            callbacks.step(method_id, i, i not in path.done_steps, origin),
         )
         for i in range(len(method.first_steps))
     ]
-    rows = [ticks[i : i + 4] for i in range(0, len(ticks), 4)] + [
-        [button(ctx.t("btn.open_card"), callbacks.card(method_id, "path"))],
+    rows = [ticks[i : i + 4] for i in range(0, len(ticks), 4)]
+    if origin is None:  # else Back is the card
+        rows.append([button(ctx.t("btn.open_card"), callbacks.card(method_id, "path"))])
+    rows += [
         [button(ctx.t("btn.subscribe"), callbacks.subscribe(method_id))],
-        [button(ctx.t("btn.remove"), callbacks.remove_path(method_id))],
+        [button(ctx.t("btn.remove"), callbacks.remove_path(method_id, origin=origin))],
     ]
-    await show(update, ctx, text, keyboard([*rows, nav_row(ctx, callbacks.MY_PATH)]))
+    back = callbacks.card(method_id, origin) if origin else callbacks.MY_PATH
+    await show(update, ctx, text, keyboard([*rows, nav_row(ctx, back)]))
 
 
 async def mypath_command(update: Update, ctx: AppContext) -> None:
@@ -83,12 +97,15 @@ async def mypath_command(update: Update, ctx: AppContext) -> None:
 
 async def open_path(update: Update, ctx: AppContext) -> None:
     assert ctx.match is not None
-    await show_checklist(update, ctx, ctx.match.group(1))
+    method_id = ctx.match.group(1)
+    await show_checklist(update, ctx, method_id, ctx.match.group(2))
 
 
-async def toggle_step(update: Update, ctx: AppContext) -> None:
+async def set_step(update: Update, ctx: AppContext) -> None:
+    """A tick: step `index` done (1) or not (0), whatever it was; the answer says which."""
     assert ctx.match is not None and update.effective_user is not None
-    method_id, step = ctx.match.group(1), int(ctx.match.group(2))
+    method_id, step, done = ctx.match.group(1), int(ctx.match.group(2)), ctx.match.group(3) == "1"
+    origin = ctx.match.group(4)
     if not ctx.library.has_method(method_id) or step >= len(
         ctx.library.method(ctx.lang, method_id).first_steps
     ):
@@ -97,24 +114,26 @@ async def toggle_step(update: Update, ctx: AppContext) -> None:
         ctx.notify(ctx.t("path.not_chosen"))
         await show_paths(update, ctx)
         return
-    done = await ctx.store.toggle_step(update.effective_user.id, method_id, step)
-    ctx.notify(ctx.t("path.step_done" if step in done else "path.step_undone"))
-    await show_checklist(update, ctx, method_id)
+    await ctx.store.set_step(update.effective_user.id, method_id, step, done=done)
+    ctx.notify(ctx.t("path.step_done" if done else "path.step_undone"))
+    await show_checklist(update, ctx, method_id, origin)
 
 
 async def remove(update: Update, ctx: AppContext) -> None:
     assert ctx.match is not None and update.effective_user is not None
     method_id, confirmed = ctx.match.group(1), ctx.match.group(2) == "1"
+    origin = ctx.match.group(3)
     if not ctx.library.has_method(method_id):
         raise StaleButton
     name = ctx.library.method(ctx.lang, method_id).button
     if not confirmed:
         rows = [
-            [button(ctx.t("btn.confirm_remove"), callbacks.remove_path(method_id, True))],
-            [button(ctx.t("btn.cancel"), callbacks.path(method_id))],
+            [button(ctx.t("btn.confirm_remove"), callbacks.remove_path(method_id, True, origin))],
+            [button(ctx.t("btn.cancel"), callbacks.path(method_id, origin))],
         ]
         await show(update, ctx, ctx.t("path.confirm_remove", name=name), keyboard(rows))
         return
+    # Removing what is gone already changes nothing, and says the same.
     await ctx.store.remove_path(update.effective_user.id, method_id)
     ctx.notify(ctx.t("path.removed", name=name))
     await show_paths(update, ctx)
@@ -124,7 +143,7 @@ def handlers() -> list[BaseHandler[Update, AppContext, None]]:
     return [
         CommandHandler("mypath", mypath_command, filters=filters.ChatType.PRIVATE),
         CallbackQueryHandler(mypath_command, pattern=f"^{callbacks.MY_PATH}$"),
-        CallbackQueryHandler(open_path, pattern=f"^path:{_ID}$"),
-        CallbackQueryHandler(toggle_step, pattern=f"^step:{_ID}:(\\d{{1,2}})$"),
-        CallbackQueryHandler(remove, pattern=f"^drop:{_ID}:([01])$"),
+        CallbackQueryHandler(open_path, pattern=f"^path:{_ID}{_ORIGIN}$"),
+        CallbackQueryHandler(set_step, pattern=f"^step:{_ID}:(\\d{{1,2}}):([01]){_ORIGIN}$"),
+        CallbackQueryHandler(remove, pattern=f"^drop:{_ID}:([01]){_ORIGIN}$"),
     ]

@@ -1,44 +1,118 @@
 """The "which path fits me?" quiz: a few tap-only questions, then the three best-fitting methods.
 
 Progress travels in the buttons' data (one digit per answer), so a quiz survives restarts and
-needs no server-side state until the result is stored. Scoring is data (content/quiz.toml).
+needs no server-side state until the result is stored. Scoring is data (content/quiz.toml):
+
+- each answer gives every method points; the methods with the most points fit best;
+- a method needing what an answer says the person lacks (a computer, money, time) is never
+  recommended to them;
+- a method the person named as an interest is always among the three, unless it is ruled out;
+  then the result says why in one line;
+- each recommendation shows its own reason: up to two of the answers that gave it the most
+  points, chosen so that no two recommendations give the same reason.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from html import escape
+from statistics import fmean
 
 from telegram import Update
 from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, filters
 
 from bot import callbacks
-from bot.content import Library
+from bot.content import QUIZ_FITS, QUIZ_TOP, Library, QuizAnswer, QuizQuestion
 from bot.context import AppContext
 from bot.ui import StaleButton, button, keyboard, nav_row, show
 
-TOP = 3
+TOP = QUIZ_TOP
+Ref = tuple[str, str]  # (question id, answer id)
 
 
 @dataclass(frozen=True, slots=True)
-class Fit:
+class Pick:
     method_id: str
     score: int
-    reason: tuple[str, str]  # (question id, answer id) that favoured this method most
+    reason: tuple[Ref, ...]  # one or two answers that made it fit, the main one first
 
 
-def score(library: Library, choices: str) -> list[Fit]:
-    """Rank methods by the summed scores of the chosen answers; ties keep menu order."""
-    picked = [
-        q.answers[int(digit)] for q, digit in zip(library.quiz_questions, choices, strict=True)
-    ]
-    fits = []
-    for method_id in library.method_ids:
+@dataclass(frozen=True, slots=True)
+class Result:
+    picks: tuple[Pick, ...]  # the TOP recommendations, best first
+    ranking: tuple[str, ...]  # every method the person can start, best first (picks first)
+    excluded: tuple[tuple[str, str], ...]  # (method id, need): interests a limit rules out
+
+
+def recommend(library: Library, choices: str) -> Result:
+    """The best-fitting methods for a full set of answers (one digit per question)."""
+    questions = library.quiz_questions
+    picked = [q.answers[int(digit)] for q, digit in zip(questions, choices, strict=True)]
+    lacks = frozenset().union(*(a.lacks for a in picked))
+    order = library.method_ids
+
+    def unmet(method_id: str) -> list[str]:
+        return [need for need in library.quiz_needs.get(method_id, ()) if need in lacks]
+
+    totals = {m: sum(a.scores[m] for a in picked) for m in order if not unmet(m)}
+    ranked = sorted(totals, key=lambda m: (-totals[m], order.index(m)))
+    interests = list(dict.fromkeys(m for a in picked for m in a.interest))
+    wanted = [m for m in interests if m in totals]
+    top = ranked[:TOP]
+    for method_id in wanted:
+        if method_id not in top:  # it takes the place of the weakest pick that is not wanted
+            top.remove(next(m for m in reversed(top) if m not in wanted))
+            top.append(method_id)
+    top.sort(key=ranked.index)
+    reasons = _reasons(questions, picked, top, wanted, list(totals))
+    return Result(
+        picks=tuple(Pick(m, totals[m], reasons[m]) for m in top),
+        ranking=(*top, *(m for m in ranked if m not in top)),
+        excluded=tuple((m, unmet(m)[0]) for m in interests if m not in totals),
+    )
+
+
+def _reasons(
+    questions: Sequence[QuizQuestion],
+    picked: Sequence[QuizAnswer],
+    top: Sequence[str],
+    wanted: Sequence[str],
+    eligible: Sequence[str],
+) -> dict[str, tuple[Ref, ...]]:
+    """Each pick's reason: its best answers, no two picks with the same reason.
+
+    An answer counts towards a method's reason when it gave the method at least QUIZ_FITS
+    points; among those, the one that favours this method over the others most comes first.
+    A wanted method's reason starts with the answer that named it. Each pick leads with an
+    answer no earlier pick led with, where it has one.
+    """
+    refs = [(q.id, a.id) for q, a in zip(questions, picked, strict=True)]
+    means = [fmean(a.scores[m] for m in eligible) for a in picked]
+
+    def best_first(method_id: str) -> list[int]:
         points = [a.scores[method_id] for a in picked]
-        best = max(range(len(picked)), key=lambda i: points[i])  # first best answer wins a tie
-        question = library.quiz_questions[best]
-        fits.append(Fit(method_id, sum(points), (question.id, picked[best].id)))
-    return sorted(fits, key=lambda f: (-f.score, library.method_ids.index(f.method_id)))
+        ranked = sorted(range(len(picked)), key=lambda i: (-points[i], means[i] - points[i], i))
+        fitting = [i for i in ranked if points[i] >= QUIZ_FITS] or ranked[:1]
+        named = [i for i in fitting if method_id in picked[i].interest]
+        return named + [i for i in fitting if i not in named]
+
+    leads: set[int] = set()
+    used: set[frozenset[int]] = set()
+    reasons: dict[str, tuple[Ref, ...]] = {}
+    for method_id in [*(m for m in top if m in wanted), *(m for m in top if m not in wanted)]:
+        fitting = best_first(method_id)
+        main = next((i for i in fitting if i not in leads), fitting[0])
+        options: list[tuple[int, ...]] = [(main, i) for i in fitting if i != main]
+        options += [(main,)]
+        everything = [*fitting, *(i for i in range(len(picked)) if i not in fitting)]
+        options += [(i, j) for i in everything for j in everything if i != j] + [
+            (i,) for i in everything
+        ]
+        choice = next(o for o in options if frozenset(o) not in used)
+        leads.add(choice[0])
+        used.add(frozenset(choice))
+        reasons[method_id] = tuple(refs[i] for i in choice)
+    return reasons
 
 
 def valid_choices(library: Library, choices: str) -> bool:
@@ -51,46 +125,52 @@ def valid_choices(library: Library, choices: str) -> bool:
 
 async def show_question(update: Update, ctx: AppContext, choices: str) -> None:
     lib = ctx.library
-    text_of = lib.quiz_text(ctx.lang)
+    quiz = lib.quiz_text(ctx.lang)
     question = lib.quiz_questions[len(choices)]
-    text = ctx.t(
-        "quiz.question",
+    text = lib.render(
+        ctx.lang,
+        "quiz_question.j2",
+        quiz=quiz,
+        first=not choices,
         n=len(choices) + 1,
         total=len(lib.quiz_questions),
-        text=text_of.questions[question.id],
+        text=quiz.questions[question.id],
     )
-    if not choices:
-        text = f"🧭 <b>{escape(text_of.title)}</b>\n{escape(text_of.intro)}\n\n{text}"
     rows = [
-        [button(text_of.labels[question.id, a.id], callbacks.quiz(choices + str(i)))]
+        [button(quiz.labels[question.id, a.id], callbacks.quiz(choices + str(i)))]
         for i, a in enumerate(question.answers)
     ]
     back = callbacks.quiz(choices[:-1]) if choices else callbacks.HOME
     await show(update, ctx, text, keyboard([*rows, nav_row(ctx, back)]))
 
 
-async def show_result(
-    update: Update, ctx: AppContext, ranking: list[str], reasons: dict[str, tuple[str, str]]
-) -> None:
-    lib = ctx.library
-    text_of = lib.quiz_text(ctx.lang)
-    lines = [ctx.t("quiz.result", title=text_of.title, intro=text_of.result_intro)]
+def result_text(library: Library, language: str, result: Result) -> str:
+    quiz = library.quiz_text(language)
+    picks = [
+        {
+            "method": library.method(language, pick.method_id),
+            "why": quiz.whys[pick.reason[0]],
+            "also": quiz.whys[pick.reason[1]] if len(pick.reason) > 1 else "",
+        }
+        for pick in result.picks
+    ]
+    excluded = [quiz.excluded[ref] for ref in result.excluded]
+    return library.render(language, "quiz_result.j2", quiz=quiz, picks=picks, excluded=excluded)
+
+
+async def show_result(update: Update, ctx: AppContext, result: Result) -> None:
     rows = []
-    for n, method_id in enumerate(ranking[:TOP], 1):
-        method = lib.method(ctx.lang, method_id)
-        why = text_of.whys.get(reasons.get(method_id, ("", "")), "")
-        lines.append(f"\n<b>{ctx.digits(n)}. {method.emoji} {escape(method.title)}</b>")
-        if why:
-            lines.append(ctx.t("quiz.reason", why=why))
+    for pick in result.picks:
+        method = ctx.library.method(ctx.lang, pick.method_id)
         rows.append(
             [
-                button(f"{method.emoji} {method.button}", callbacks.card(method_id, "quiz")),
-                button(ctx.t("btn.choose"), callbacks.choose(method_id, "quiz")),
+                button(f"{method.emoji} {method.button}", callbacks.card(method.id, "quiz")),
+                button(ctx.t("btn.choose"), callbacks.choose(method.id, "quiz")),
             ]
         )
-    lines.append("\n" + ctx.t("quiz.choose_hint"))
     rows.append([button(ctx.t("btn.retake"), callbacks.quiz())])
-    await show(update, ctx, "\n".join(lines), keyboard([*rows, nav_row(ctx)]))
+    text = result_text(ctx.library, ctx.lang, result)
+    await show(update, ctx, text, keyboard([*rows, nav_row(ctx)]))
 
 
 async def quiz_command(update: Update, ctx: AppContext) -> None:
@@ -106,11 +186,12 @@ async def answer_question(update: Update, ctx: AppContext) -> None:
     if len(choices) < len(lib.quiz_questions):
         await show_question(update, ctx, choices)
         return
-    fits = score(lib, choices)
-    ranking = [f.method_id for f in fits]
+    result = recommend(lib, choices)
     answers = {q.id: q.answers[int(d)].id for q, d in zip(lib.quiz_questions, choices, strict=True)}
-    await ctx.store.save_quiz_result(update.effective_user.id, answers, ranking, now=ctx.now())
-    await show_result(update, ctx, ranking, {f.method_id: f.reason for f in fits})
+    await ctx.store.save_quiz_result(
+        update.effective_user.id, answers, list(result.ranking), now=ctx.now()
+    )
+    await show_result(update, ctx, result)
 
 
 async def saved_result(update: Update, ctx: AppContext) -> None:
@@ -128,10 +209,7 @@ async def saved_result(update: Update, ctx: AppContext) -> None:
     if not choices:
         await show_question(update, ctx, "")
         return
-    fits = score(lib, choices)
-    await show_result(
-        update, ctx, [f.method_id for f in fits], {f.method_id: f.reason for f in fits}
-    )
+    await show_result(update, ctx, recommend(lib, choices))
 
 
 def handlers() -> list[BaseHandler[Update, AppContext, None]]:

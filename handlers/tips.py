@@ -6,17 +6,17 @@ Re-subscribing resumes where the user left off; a finished path starts again fro
 
 from __future__ import annotations
 
-from datetime import time
+from datetime import datetime, timedelta
 
-from babel.dates import format_time, get_day_names
+from babel.dates import get_day_names
 from telegram import Update
 from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, filters
 
 from bot import callbacks
 from bot.context import AppContext
 from bot.store import AddPathResult, Subscription
-from bot.tips import dispatch_soon, next_slot
-from bot.ui import StaleButton, answer, button, keyboard, nav_row, pairs, show
+from bot.tips import dispatch_soon, next_due, next_slot
+from bot.ui import StaleButton, answer, button, keyboard, label, nav_row, pairs, show
 
 _ID = r"([a-z][a-z0-9_]{1,15})"
 WEEK_ORDER = (5, 6, 0, 1, 2, 3, 4)  # Saturday first, as the week runs in Bangladesh
@@ -37,6 +37,30 @@ def _finished(ctx: AppContext, sub: Subscription) -> bool:
     return sub.position >= ctx.library.tip_count(sub.method_id)
 
 
+def _upcoming(ctx: AppContext, sub: Subscription) -> tuple[int, datetime | None]:
+    """The week of the next tip to come and when it comes (None: it is the last, due now).
+
+    A tip that is due now is on its way (the dispatcher sends it within seconds), so the screen
+    names the one after it: what it says stays true once the due tip has arrived.
+    """
+    week, now = sub.position + 1, ctx.now()
+    if sub.next_due > now:
+        return week, sub.next_due
+    if week >= ctx.library.tip_count(sub.method_id):
+        return week, None
+    settings = ctx.services.settings
+    following = next_due(
+        sub.next_due,
+        now,
+        timedelta(seconds=settings.tip_interval_seconds),
+        weekday=sub.weekday,
+        hour=sub.hour,
+        minute=sub.minute,
+        tz=settings.timezone,
+    )
+    return week + 1, following
+
+
 async def show_tips(
     update: Update, ctx: AppContext, subs: list[Subscription] | None = None
 ) -> None:
@@ -44,36 +68,39 @@ async def show_tips(
     if subs is None:
         subs = await _subscriptions(update, ctx)
     if not subs:
-        await show_subscribe_menu(update, ctx, intro=ctx.t("tips.none"))
+        await show_subscribe_menu(update, ctx, intro=ctx.t("tips.none"), subs=subs)
         return
     tz = ctx.services.settings.timezone
     lines = [ctx.t("tips.title"), ctx.t("tips.intro"), ""]
     rows = []
+    timed = False
     for sub in subs:
-        method = ctx.library.method(ctx.lang, sub.method_id)
+        name = ctx.library.method(ctx.lang, sub.method_id).button
         total = ctx.library.tip_count(sub.method_id)
-        week = min(sub.position + 1, total)
         if _finished(ctx, sub):
-            lines.append(ctx.t("tips.done", name=method.button))
-            rows.append([button(f"🔄 {method.button}", callbacks.subscribe(sub.method_id))])
+            lines.append(ctx.t("tips.done", name=name))
+            turn_on = label(ctx.t("tips.restart_one", name=name))
+            rows.append([button(turn_on, callbacks.subscribe(sub.method_id))])
         elif sub.active:
-            when = (
-                ctx.library.when(ctx.lang, sub.next_due.astimezone(tz))
-                if sub.next_due > ctx.now()
-                else ctx.t("tips.now")
-            )
-            lines.append(ctx.t("tips.active", name=method.button, n=week, total=total, when=when))
+            week, due = _upcoming(ctx, sub)
+            if due is None:
+                lines.append(ctx.t("tips.last_now", name=name, n=week, total=total))
+            else:
+                when = ctx.library.when(ctx.lang, due.astimezone(tz), at=True)
+                lines.append(ctx.t("tips.active", name=name, n=week, total=total, when=when))
+                timed = True
+            # The off switch says what it does: "🔕 YouTube-এর টিপস বন্ধ".
+            turn_off = label(ctx.t("tips.stop_one", name=name))
             rows.append(
-                [
-                    button(
-                        f"🔕 {method.button}",
-                        callbacks.unsubscribe(sub.method_id, from_settings=True),
-                    )
-                ]
+                [button(turn_off, callbacks.unsubscribe(sub.method_id, from_settings=True))]
             )
         else:
-            lines.append(ctx.t("tips.stopped", name=method.button, n=week, total=total))
-            rows.append([button(f"🔔 {method.button}", callbacks.subscribe(sub.method_id))])
+            week = min(sub.position + 1, total)
+            lines.append(ctx.t("tips.stopped", name=name, n=week, total=total))
+            turn_on = label(ctx.t("tips.resume_one", name=name))
+            rows.append([button(turn_on, callbacks.subscribe(sub.method_id))])
+    if timed:
+        lines += ["", ctx.t("tips.zone", zone=ctx.library.zone(ctx.lang, tz))]
     if len(subs) < len(ctx.library.method_ids):
         rows.append([button(ctx.t("btn.subscribe_more"), callbacks.SUBSCRIBE_MENU)])
     if any(s.active and not _finished(ctx, s) for s in subs):
@@ -81,12 +108,26 @@ async def show_tips(
     await show(update, ctx, "\n".join(lines), keyboard([*rows, nav_row(ctx)]))
 
 
-async def show_subscribe_menu(update: Update, ctx: AppContext, *, intro: str | None = None) -> None:
-    """Methods to get tips for: the user's chosen paths first, then the rest."""
+async def show_subscribe_menu(
+    update: Update,
+    ctx: AppContext,
+    *,
+    intro: str | None = None,
+    subs: list[Subscription] | None = None,
+) -> None:
+    """Methods to get tips for that have none yet (the others have their own button on the tips
+    screen): the user's chosen paths first, then the rest."""
     assert update.effective_user is not None
+    if subs is None:
+        subs = await _subscriptions(update, ctx)
+    taken = {s.method_id for s in subs}
     chosen = [p.method_id for p in await ctx.store.list_paths(update.effective_user.id)]
     order = [m for m in chosen if ctx.library.has_method(m)]
     order += [m for m in ctx.library.method_ids if m not in order]
+    order = [m for m in order if m not in taken]
+    if not order:  # tips for every method already: each is on the tips screen
+        await show_tips(update, ctx, subs)
+        return
     entries = []
     for method_id in order:
         method = ctx.library.method(ctx.lang, method_id)
@@ -97,7 +138,20 @@ async def show_subscribe_menu(update: Update, ctx: AppContext, *, intro: str | N
     )
 
 
+def _turned_on(sub: Subscription, now: datetime) -> str:
+    """The popup for a subscribe tap: the same for the tap that turned the tips on and for a
+    second tap on that button, even once this week's tip has gone out."""
+    if now - sub.subscribed_at > callbacks.REPEAT_WINDOW:
+        return "tips.already_on"
+    # Turned on just now: the tip due then went out at once unless it is still due.
+    started_at = sub.position - (1 if sub.next_due > now and sub.position > 0 else 0)
+    return "tips.resumed" if started_at > 0 else "tips.subscribed"
+
+
 async def subscribe(update: Update, ctx: AppContext) -> None:
+    """Tips on for one method: a new path starts now, a stopped one resumes, a finished one
+    starts over; one that is on stays as it is (the store makes sure of it, also for two taps
+    in flight at once)."""
     assert ctx.match is not None and update.effective_user is not None
     method_id = ctx.match.group(1)
     if not ctx.library.has_method(method_id):
@@ -105,8 +159,9 @@ async def subscribe(update: Update, ctx: AppContext) -> None:
     name = ctx.library.method(ctx.lang, method_id).button
     subs = await _subscriptions(update, ctx)
     existing = next((s for s in subs if s.method_id == method_id), None)
+    now = ctx.now()
+    sub = existing
     if existing is None or not existing.active or _finished(ctx, existing):
-        now = ctx.now()
         local = now.astimezone(ctx.services.settings.timezone)
         # A new subscription's tips come on this weekday at this time; an old one keeps its own.
         weekday, hour, minute = (
@@ -114,7 +169,7 @@ async def subscribe(update: Update, ctx: AppContext) -> None:
             if existing
             else (local.weekday(), local.hour, local.minute)
         )
-        added = await ctx.store.subscribe(
+        sub = await ctx.store.subscribe(
             update.effective_user.id,
             method_id,
             now=now,
@@ -124,14 +179,15 @@ async def subscribe(update: Update, ctx: AppContext) -> None:
             first_due=now,
             reset_position=existing is not None and _finished(ctx, existing),
         )
-        resumed = existing is not None and not _finished(ctx, existing)
-        ctx.notify(ctx.t("tips.resumed" if resumed else "tips.subscribed", name=name))
         dispatch_soon(ctx.job_queue)
-        subs = sorted([s for s in subs if s.method_id != method_id] + [added], key=_by_method)
+        subs = sorted([s for s in subs if s.method_id != method_id] + [sub], key=_by_method)
+    assert sub is not None
+    ctx.notify(ctx.t(_turned_on(sub, now), name=name))
     await show_tips(update, ctx, subs)
 
 
 async def unsubscribe(update: Update, ctx: AppContext) -> None:
+    """Tips off for one method (off already: nothing changes, the answer is the same)."""
     assert ctx.match is not None and update.effective_user is not None
     method_id, from_settings = ctx.match.group(1), ctx.match.group(2) == "1"
     if not ctx.library.has_method(method_id):
@@ -156,11 +212,19 @@ async def stop_all(update: Update, ctx: AppContext) -> None:
 
 
 async def step_done(update: Update, ctx: AppContext) -> None:
-    """Under a tip: tick the next unticked first step of that method's path (adding the path)."""
+    """Under a tip, "I did step n": that first step of the method's path is done (the path is
+    added if needed). The tip's button names the step, so a second tap ticks nothing more."""
     assert ctx.match is not None and update.effective_user is not None
     method_id, user_id = ctx.match.group(1), update.effective_user.id
     if not ctx.library.has_method(method_id):
         raise StaleButton
+    steps = len(ctx.library.method(ctx.lang, method_id).first_steps)
+    if ctx.match.group(2) is None or int(ctx.match.group(2)) >= steps:
+        # A tip sent before buttons named their step, or the steps changed since: the checklist
+        # is the place to tick (the tip itself is left as it is).
+        await answer(update, ctx, ctx.t("tips.step_old"), alert=True)
+        return
+    step = int(ctx.match.group(2))
     path = next((p for p in await ctx.store.list_paths(user_id) if p.method_id == method_id), None)
     if (
         path is None
@@ -168,13 +232,7 @@ async def step_done(update: Update, ctx: AppContext) -> None:
     ):
         await answer(update, ctx, ctx.t("tips.no_room"), alert=True)
         return
-    done = path.done_steps if path else frozenset()
-    steps = len(ctx.library.method(ctx.lang, method_id).first_steps)
-    step = next((i for i in range(steps) if i not in done), None)
-    if step is None:
-        await answer(update, ctx, ctx.t("tips.all_steps_done"))
-        return
-    await ctx.store.toggle_step(user_id, method_id, step)
+    await ctx.store.set_step(user_id, method_id, step, done=True)
     await answer(update, ctx, ctx.t("tips.step_ticked", n=step + 1))
 
 
@@ -183,6 +241,7 @@ async def pick_schedule(update: Update, ctx: AppContext) -> None:
     assert ctx.match is not None and update.effective_user is not None
     day, hour = ctx.match.group(1), ctx.match.group(2)
     tz = ctx.services.settings.timezone
+    zone = ctx.library.zone(ctx.lang, tz)
     names = get_day_names("wide", locale=ctx.lang)
     if day is None:
         days = [button(names[d], callbacks.schedule(d)) for d in WEEK_ORDER]
@@ -194,8 +253,10 @@ async def pick_schedule(update: Update, ctx: AppContext) -> None:
         )
         return
     if hour is None:
-        hours = [button(_hour_label(ctx, h), callbacks.schedule(int(day), h)) for h in HOURS]
-        text = ctx.t("tips.pick_hour", zone=str(tz))
+        hours = [
+            button(ctx.library.clock(ctx.lang, h), callbacks.schedule(int(day), h)) for h in HOURS
+        ]
+        text = ctx.t("tips.pick_hour", zone=zone)
         await show(update, ctx, text, keyboard([*pairs(hours), nav_row(ctx, callbacks.schedule())]))
         return
     weekday, at = int(day), int(hour)
@@ -212,12 +273,9 @@ async def pick_schedule(update: Update, ctx: AppContext) -> None:
                 minute=0,
                 next_due=due,
             )
-    ctx.notify(ctx.t("tips.schedule_set", day=names[weekday], time=_hour_label(ctx, at)))
+    time = ctx.library.clock(ctx.lang, at, at=True)
+    ctx.notify(ctx.t("tips.schedule_set", day=names[weekday], time=time, zone=zone))
     await show_tips(update, ctx)
-
-
-def _hour_label(ctx: AppContext, hour: int) -> str:
-    return ctx.library.digits(ctx.lang, format_time(time(hour), format="h:mm a", locale=ctx.lang))
 
 
 async def tips_command(update: Update, ctx: AppContext) -> None:
@@ -238,6 +296,6 @@ def handlers() -> list[BaseHandler[Update, AppContext, None]]:
         CallbackQueryHandler(subscribe_command, pattern=f"^{callbacks.SUBSCRIBE_MENU}$"),
         CallbackQueryHandler(subscribe, pattern=f"^sub:{_ID}$"),
         CallbackQueryHandler(unsubscribe, pattern=f"^unsub:{_ID}:([01])$"),
-        CallbackQueryHandler(step_done, pattern=f"^tipstep:{_ID}$"),
+        CallbackQueryHandler(step_done, pattern=f"^tipstep:{_ID}(?::(\\d{{1,2}}))?$"),
         CallbackQueryHandler(pick_schedule, pattern=r"^when(?::(\d))?(?::(\d{1,2}))?$"),
     ]

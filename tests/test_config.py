@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
-from bot.config import ConfigError, Settings
+from bot.config import ConfigError, Settings, default_content_dir
 
 TOKEN = "123456789:TEST_fake_token_for_tests_only_000"
 
@@ -77,6 +78,33 @@ def test_a_bad_secret_is_not_echoed() -> None:
     with pytest.raises(ConfigError) as caught:
         Settings.from_env({"BOT_TOKEN": "12345:short"})
     assert "short" not in str(caught.value)
+
+
+def test_content_dir_defaults_to_the_checkout_and_takes_a_copy(tmp_path: Path) -> None:
+    assert Settings.from_env({}).content_dir == default_content_dir()
+    assert (default_content_dir() / "methods.toml").is_file()
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    (copy / "methods.toml").write_text('order = ["x"]\n')
+    assert Settings.from_env({"CONTENT_DIR": str(copy)}).content_dir == copy
+
+
+def test_a_wrong_content_dir_is_one_line_naming_the_folder(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env({"CONTENT_DIR": str(tmp_path / "nope")})
+    assert str(caught.value) == f"CONTENT_DIR: there is no folder {tmp_path / 'nope'}"
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env({"CONTENT_DIR": str(tmp_path)})
+    assert str(caught.value) == (
+        f"CONTENT_DIR: {tmp_path} is not a content folder: it has no methods.toml"
+    )
+    # every command says it the same way, once, instead of a line per missing file
+    result = _cli("content", "check", env={"CONTENT_DIR": str(tmp_path)})
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.splitlines() == [
+        f"ayerpoth: configuration error: CONTENT_DIR: {tmp_path} is not a content folder: "
+        "it has no methods.toml"
+    ]
 
 
 def _cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:

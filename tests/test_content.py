@@ -12,10 +12,12 @@ from bot import callbacks
 from bot.config import default_content_dir
 from bot.content import (
     PAGE_LIMIT,
+    SCREEN_WORDS,
     Library,
     check_content,
     load_library,
     paginate,
+    screen_words,
     to_bangla_digits,
 )
 from bot.telegram_html import parse_html, utf16_len
@@ -122,22 +124,35 @@ def test_missing_ui_key_and_bad_toml_are_reported_together(content_copy: Path) -
     assert any(p.startswith("content/en/quiz.toml:") and "not valid TOML" in p for p in problems)
 
 
-def test_long_sections_become_pages_that_fit(library: Library) -> None:
+def test_long_sections_become_pages_that_fit_a_phone(library: Library) -> None:
     for language in ("bn", "en"):
         for method_id in library.method_ids:
             for section in callbacks.SECTIONS:
-                for page in library.section_pages(language, method_id, section, done=frozenset()):
+                pages = library.section_pages(language, method_id, section, done=frozenset())
+                heading = pages[0].split("\n\n")[0]
+                for page in pages:
                     assert utf16_len(parse_html(page).plain) <= PAGE_LIMIT
+                    assert screen_words(page) <= SCREEN_WORDS
+                    assert page.startswith(heading)  # every page has its heading
 
 
-def test_paginate_splits_at_paragraphs() -> None:
-    text = "\n\n".join(f"<b>{i}</b> " + "x" * 90 for i in range(30))
-    pages = paginate(text, 1000)
-    assert len(pages) > 1
-    assert "\n\n".join(pages) == text
+def test_paginate_splits_between_whole_items_under_the_heading() -> None:
+    heading = "<b>Tips</b>"
+    items = [f"<b>Week {i}</b>\n" + "word " * 50 for i in range(7)]
+    pages = paginate("\n\n".join([heading, *items]))
+    assert [p.count("<b>Week") for p in pages] == [3, 2, 2]  # no tip alone on the last page
+    assert all(p.startswith(heading + "\n\n") for p in pages)
+    assert [i for p in pages for i in p.split("\n\n")[1:]] == items  # whole, in order
     for page in pages:
         parse_html(page)
-        assert utf16_len(page) <= 1000
+        assert screen_words(page) <= SCREEN_WORDS
+
+
+def test_paginate_splits_a_long_checklist_between_lines() -> None:
+    lines = [f"▫️ {i}. " + "step " * 20 for i in range(12)]
+    pages = paginate("<b>Steps</b>\n\n" + "\n".join(lines))
+    assert len(pages) > 1
+    assert [line for p in pages for line in p.split("\n\n", 1)[1].split("\n")] == lines
 
 
 @pytest.mark.parametrize(

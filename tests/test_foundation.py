@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import os
 import signal
 import socket
@@ -17,6 +18,7 @@ from conftest import CONTENT, BotHarness, Clock
 
 from bot.config import Settings
 from bot.fakeapi import FakeBotAPI
+from bot.playground import PlaygroundSession
 
 
 async def test_start_round_trip_in_bangla(bot: BotHarness) -> None:
@@ -134,7 +136,7 @@ async def test_ayerpoth_run_answers_and_stops_cleanly_on_sigterm(tmp_path: Path)
 
 
 def test_playground_driven_through_stdin(tmp_path: Path) -> None:
-    typed = "1\n/language\nyoutube\n1\n42\nq\n"
+    typed = "1\n/language\nyoutube\n1\n42\n/group\n/methods\n@AyerPothBot youtube\n1\nq\n"
     result = subprocess.run(
         [sys.executable, "-m", "bot", "playground", "--no-color"],
         input=typed, capture_output=True, text=True, timeout=120, cwd=tmp_path,
@@ -148,6 +150,83 @@ def test_playground_driven_through_stdin(tmp_path: Path) -> None:
     assert "YouTube" in out and "Cost to start" in out  # search, then the card by its number
     assert "there is no button 42" in out
     assert "*" in out  # bold is shown readably
+    assert "Playground group" in out and "(group) > " in out  # /group, then /methods there
+    assert "via @AyerPothBot" in out  # an inline result posted into the group
+
+
+def playground(bot: BotHarness) -> tuple[PlaygroundSession, io.StringIO]:
+    """The playground's session on the test bot: typed lines go to `step`, output to the buffer."""
+    out = io.StringIO()
+    session = PlaygroundSession(bot.api, bot.user("You"), out, color=False, catch_up_seconds=0.01)
+    return session, out
+
+
+def shown_since(out: io.StringIO, start: int) -> str:
+    return out.getvalue()[start:]
+
+
+async def test_playground_numbers_press_buttons_whose_labels_repeat(bot: BotHarness) -> None:
+    """The quiz result has a "choose this path" button per method: each number picks its own."""
+    chosen: list[str] = []
+    repeated: list[int] = []
+    while not repeated or len(chosen) < len(repeated):
+        session, out = playground(bot)  # a new person each time: the same answers, fresh result
+        await session.step("/quiz")
+        for _ in CONTENT.quiz_questions:
+            await session.step("1")
+        texts = session.user.last_message.button_texts()
+        repeated = repeated or [n for n, t in enumerate(texts, 1) if texts.count(t) > 1]
+        assert len(repeated) >= 2, texts
+        start = len(out.getvalue())
+        await session.step(str(repeated[len(chosen)]))
+        toasts = [line for line in shown_since(out, start).splitlines() if line.startswith("💬")]
+        assert "(!)" not in shown_since(out, start) and len(toasts) == 1, shown_since(out, start)
+        chosen.append(toasts[0])
+    assert len(set(chosen)) == len(repeated), chosen  # three buttons, three different paths
+
+
+async def test_playground_group_and_inline_mode(bot: BotHarness) -> None:
+    session, out = playground(bot)
+    await session.step("/start")
+    await session.step("/group")
+    assert session.in_group and session.group is not None
+    group = session.group
+    assert "/methods" in group.last_message.text  # the bot's hello when added
+    await session.step("/methods")
+    assert len(group.last_message.button_texts()) == len(CONTENT.method_ids)
+    youtube = CONTENT.method("bn", "youtube")
+    await session.step(str(CONTENT.method_ids.index("youtube") + 1))  # a number, in the group
+    assert youtube.title in group.last_message.text and len(group.messages) == 2
+    start = len(out.getvalue())
+    await session.step("any chatter")
+    assert "does not get this message" in shown_since(out, start)  # privacy mode
+
+    # inline mode: the results, numbered; a number posts one into the group via the bot
+    start = len(out.getvalue())
+    await session.step("@AyerPothBot ইউটিউব")
+    assert f"[1] {youtube.emoji} {youtube.title}" in shown_since(out, start)
+    await session.step("1")
+    posted = session.posted[-1]
+    assert posted.chat_id == group.id and youtube.title in posted.text
+    sent = bot.api.user_message(group.id, posted.message_id)
+    assert sent is not None and sent["via_bot"]["username"] == "AyerPothBot"
+    assert f"You via @AyerPothBot\n{youtube.emoji}" in shown_since(out, start)
+
+    # its "full card" button is a deep link: Telegram opens the bot's chat with /start youtube
+    await session.step("1")
+    assert not session.in_group
+    card = session.user.last_message
+    assert youtube.title in card.text and len(card.buttons) > 1
+    start = len(out.getvalue())
+    await session.step("@bot")  # the short form; nothing typed lists every method
+    listed = shown_since(out, start)
+    assert all(f"[{n}] " in listed for n in range(1, len(CONTENT.method_ids) + 1))
+    await session.step("99")
+    assert "there is no result 99" in shown_since(out, start)
+    await session.step("/private")
+    assert "You are in your private chat" in shown_since(out, start)
+    await session.step("/group")
+    assert session.in_group and session.group is group
 
 
 async def test_a_failed_edit_after_answering_is_not_answered_twice(bot: BotHarness) -> None:

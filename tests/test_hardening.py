@@ -248,7 +248,7 @@ async def test_html_in_names_and_typed_text_is_escaped_everywhere(bot: BotHarnes
 async def test_admin_buttons_forged_by_others_do_nothing(bot: BotHarness) -> None:
     user = bot.user("Rahim")
     menu = (await user.send("/start")).last.message_id
-    for data in ("bc:all", "bc:bn", "bc:no"):
+    for data in ("bc:all", "bc:bn", "bc:no", "bc:1:all", "bc:7:bn", "bc:7:no"):
         reply = await user.press_data(data, menu)
         assert reply.callback_answer is not None
         assert reply.callback_answer.text == CONTENT.t("bn", "stale")
@@ -351,7 +351,14 @@ VALID_DATA = st.sampled_from(
         "unsub:youtube:0",
         "unsub:youtube:1",
         "tipstep:youtube",
+        "tipstep:youtube:0",
+        "tipstep:youtube:99",
         "tipstep:nosuch",
+        "step:youtube:0:1",
+        "step:youtube:3:0:quiz",
+        "path:youtube:all",
+        "drop:youtube:1:path",
+        "bc:1:all",
         "page:safety",
         "page:nope",
         "forget:no",

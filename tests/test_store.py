@@ -108,8 +108,8 @@ _ROWS_AT_VERSION = {
         f"""INSERT INTO quiz_results VALUES ({ALICE}, '{{"q1":"a"}}', '["youtube","writing"]', 160)""",
     ],
 }
-# v2 added tables and columns with defaults: the same rows are valid there.
-_ROWS_AT_VERSION[2] = _ROWS_AT_VERSION[1]
+# v2 and v3 added tables and columns with defaults: the same rows are valid there.
+_ROWS_AT_VERSION[2] = _ROWS_AT_VERSION[3] = _ROWS_AT_VERSION[1]
 
 
 @pytest.mark.parametrize("version", range(SCHEMA_VERSION))
@@ -245,13 +245,15 @@ async def test_paths_limit_and_steps(store: SQLiteStore) -> None:
     assert await store.add_path(ALICE, "affiliate", now=LATER) is AddPathResult.FULL
     assert [p.method_id for p in await store.list_paths(ALICE)] == methods[:MAX_PATHS]
 
-    assert await store.toggle_step(ALICE, "writing", 0) == {0}
-    assert await store.toggle_step(ALICE, "writing", 62) == {0, 62}
-    assert await store.toggle_step(ALICE, "writing", 0) == {62}
+    assert await store.set_step(ALICE, "writing", 0, done=True) == {0}
+    assert await store.set_step(ALICE, "writing", 0, done=True) == {0}  # a repeat changes nothing
+    assert await store.set_step(ALICE, "writing", 62, done=True) == {0, 62}
+    assert await store.set_step(ALICE, "writing", 0, done=False) == {62}
+    assert await store.set_step(ALICE, "writing", 0, done=False) == {62}
     with pytest.raises(LookupError):
-        await store.toggle_step(ALICE, "affiliate", 0)
+        await store.set_step(ALICE, "affiliate", 0, done=True)
     with pytest.raises(ValueError, match="step_index"):
-        await store.toggle_step(ALICE, "writing", 63)
+        await store.set_step(ALICE, "writing", 63, done=True)
 
     assert await store.remove_path(ALICE, "writing") is True
     assert await store.remove_path(ALICE, "writing") is False
@@ -309,6 +311,35 @@ async def test_resubscribing_keeps_position(store: SQLiteStore) -> None:
         reset_position=True,
     )
     assert sub.position == 0
+
+
+async def test_subscribing_again_while_on_changes_nothing(store: SQLiteStore) -> None:
+    """A second tap on "subscribe" (or two in flight) must not make this week's tip due again."""
+    await store.touch_user(ALICE, now=NOW)
+    await _subscribe(store, ALICE, "youtube")
+    [claim] = await store.claim_due_tips(now=NOW, limit=10, lease_seconds=60)
+    await store.complete_tip(
+        claim, now=NOW, status=DeliveryStatus.SENT, next_due=NOW + WEEK, tip_count=5
+    )
+    [before] = await store.list_subscriptions(ALICE)
+    again = await store.subscribe(
+        ALICE, "youtube", now=LATER, weekday=3, hour=20, minute=30, first_due=LATER
+    )
+    assert again == before and (again.position, again.next_due) == (1, NOW + WEEK)
+    assert await store.list_subscriptions(ALICE) == [before]
+    assert await store.claim_due_tips(now=LATER, limit=10, lease_seconds=60) == []
+
+
+async def test_a_due_tip_carries_the_steps_done_on_its_path(store: SQLiteStore) -> None:
+    await store.touch_user(ALICE, now=NOW)
+    await store.touch_user(BOB, now=NOW)
+    await store.add_path(ALICE, "youtube", now=NOW)
+    await store.set_step(ALICE, "youtube", 0, done=True)
+    await store.set_step(ALICE, "youtube", 2, done=True)
+    for user in (ALICE, BOB):
+        await _subscribe(store, user, "youtube")
+    claims = await store.claim_due_tips(now=NOW, limit=10, lease_seconds=60)
+    assert {c.user_id: c.done_steps for c in claims} == {ALICE: {0, 2}, BOB: None}
 
 
 async def test_unsubscribe_all_and_set_schedule(store: SQLiteStore) -> None:
@@ -468,6 +499,24 @@ async def test_broadcast_targets_and_report(store: SQLiteStore) -> None:
     assert await store.unfinished_broadcasts() == []
 
 
+async def test_a_draft_becomes_one_broadcast(store: SQLiteStore) -> None:
+    for user in (ALICE, BOB):
+        await store.touch_user(user, now=NOW)
+    assert await store.broadcast_of_draft(ALICE, 42) is None
+    first = await store.create_broadcast("hi", language=None, created_by=ALICE, now=NOW, draft=42)
+    again = await store.create_broadcast("hi", language="bn", created_by=ALICE, now=LATER, draft=42)
+    assert again == first == await store.broadcast_of_draft(ALICE, 42)
+    assert await store.broadcast_report(first) == {
+        "pending": 2,
+        "sent": 0,
+        "blocked": 0,
+        "failed": 0,
+    }
+    other = await store.create_broadcast("hi", language=None, created_by=BOB, now=NOW, draft=42)
+    assert other != first  # draft numbers are per admin
+    assert [b.id for b in await store.unfinished_broadcasts()] == [first, other]
+
+
 async def test_broadcast_snapshot_of_many_users_is_one_statement(store: SQLiteStore) -> None:
     await store._db.execute(
         """WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 20000)
@@ -502,7 +551,7 @@ async def _fill(store: SQLiteStore, user_id: int) -> None:
     await store.touch_user(user_id, now=NOW, language_hint="bn")
     await store.set_language(user_id, "bn", now=NOW)
     await store.add_path(user_id, "youtube", now=NOW)
-    await store.toggle_step(user_id, "youtube", 1)
+    await store.set_step(user_id, "youtube", 1, done=True)
     await store.save_quiz_result(user_id, {"q": "a"}, ["youtube"], now=NOW)
     await _subscribe(store, user_id, "youtube")
     await store.persist_user_data(user_id, '{"draft":"x"}')
@@ -658,6 +707,16 @@ async def test_every_users_write_forgets_the_remembered_user(store: SQLiteStore)
     assert (await store.touch_user(7, now=NOW + timedelta(seconds=3))).first_seen > NOW
 
 
+async def test_a_recent_users_row_is_read_from_memory(store: SQLiteStore) -> None:
+    await store.touch_user(7, now=NOW)
+    # A change behind the store's back is not seen: the read came from memory.
+    await store._db.execute("UPDATE users SET language = 'en' WHERE user_id = 7")
+    assert (await store.get_user(7)).language is None  # type: ignore[union-attr]
+    await store.set_language(7, "bn", now=NOW)  # a write through the store is seen at once
+    assert (await store.get_user(7)).language == "bn"  # type: ignore[union-attr]
+    assert await store.get_user(8) is None
+
+
 async def _paths_on_disk(store: SQLiteStore, user_id: int) -> list[str]:
     rows = await store._db.execute_fetchall(
         "SELECT method_id FROM paths WHERE user_id = ? ORDER BY method_id", (user_id,)
@@ -677,7 +736,7 @@ async def test_paths_are_remembered_and_every_paths_write_forgets_them(
 
     assert await store.add_path(7, "youtube", now=NOW) is AddPathResult.ADDED
     assert [p.method_id for p in await store.list_paths(7)] == ["youtube"]
-    assert await store.toggle_step(7, "youtube", 2) == frozenset({2})
+    assert await store.set_step(7, "youtube", 2, done=True) == frozenset({2})
     assert [p.done_steps for p in await store.list_paths(7)] == [frozenset({2})]
     assert await store.remove_path(7, "youtube")
     assert await store.list_paths(7) == []

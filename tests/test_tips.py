@@ -12,7 +12,7 @@ from types import SimpleNamespace
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from conftest import BotHarness
+from conftest import CONTENT, BotHarness
 
 from bot.fakeapi import BotMessage, UserDriver
 from bot.store import DeliveryStatus
@@ -55,7 +55,7 @@ async def test_first_tip_right_away_then_one_a_week_in_order(bot: BotHarness) ->
     assert len(tips_of(bot, user)) == 3
     first = tips_of(bot, user)[0]
     assert first.button_texts() == [
-        "✅ পরের ধাপটি শেষ করেছি",
+        "✅ ধাপ ১ শেষ করেছি",
         "🎬 YouTube ও ভিডিও এডিটিং",
         "🔕 টিপস বন্ধ করুন",
     ]
@@ -65,7 +65,45 @@ async def test_tips_screen_shows_next_time_in_bangla(bot: BotHarness) -> None:
     user = await subscribed(bot)
     reply = await user.send("/tips")
     # subscribed on Monday 15:00 in Dhaka: the next tip comes on the Monday after, same time
-    assert "সপ্তাহ ২/১৩" in reply.text and "সোমবার, ৩০ নভেম্বর, ৩:০০ PM" in reply.text
+    assert "সপ্তাহ ২/১৩, পরের টিপ আসবে সোমবার, ৩০ নভেম্বর, বিকেল ৩টায়" in reply.text
+    assert "সময়গুলো বাংলাদেশ সময় অনুযায়ী" in reply.text
+    assert not any(w in reply.text for w in ("PM", "AM", "Asia", "Dhaka"))
+    # the off switch says what it does
+    assert "🔕 YouTube ও ভিডিও এডিটিং-এর টিপস বন্ধ" in reply.last.button_texts()
+
+
+async def test_the_screen_after_subscribing_stays_true_once_tip_1_arrived(bot: BotHarness) -> None:
+    user = bot.user("Rahim")
+    await user.send("/start youtube")
+    screen = await user.press("সাপ্তাহিক টিপস নিন")
+    await bot.wait_for(user.id, is_tip)
+    shown = user.api.message(user.id, screen.edits[-1].message_id)  # the card became the screen
+    assert shown is not None and "এখনই" not in shown.text
+    assert "সপ্তাহ ২/১৩, পরের টিপ আসবে সোমবার, ৩০ নভেম্বর, বিকেল ৩টায়" in shown.text
+    assert shown.text == (await user.send("/tips")).text  # what the screen says once it came
+
+
+async def test_the_english_tips_screen_says_bangladesh_time(bot: BotHarness) -> None:
+    user = await subscribed(bot)
+    await user.send("/language")
+    reply = await user.send("/tips")
+    assert "next tip: Monday, 30 November, 3:00 PM" in reply.text
+    assert "Times are Bangladesh time." in reply.text and "Asia/Dhaka" not in reply.text
+    assert "🔕 Stop YouTube & Video Editing tips" in reply.last.button_texts()
+    await user.press("Change day and time")
+    reply = await user.press("Friday")
+    assert "(Bangladesh time)" in reply.text and "8:00 PM" in reply.last.button_texts()
+
+
+async def test_another_methods_tips_lists_only_methods_without_tips(bot: BotHarness) -> None:
+    user = await subscribed(bot)
+    await user.send("/tips")
+    reply = await user.press("আরেকটি পদ্ধতির টিপস")
+    names = " ".join(reply.last.button_texts())
+    assert "YouTube" not in names and "ফ্রিল্যান্সিং" in names
+    await user.send("/stop")  # stopped tips still have their own button on the tips screen
+    reply = await user.send("/subscribe")
+    assert "YouTube" not in " ".join(reply.last.button_texts())
 
 
 async def test_unsubscribe_from_a_tip_then_resume_where_left_off(bot: BotHarness) -> None:
@@ -184,12 +222,26 @@ async def test_last_tip_offers_another_path_and_resubscribing_starts_over(bot: B
     assert "সপ্তাহ ১/১২" in week_of(tips_of(bot, user)[-1])
 
 
-async def test_step_done_under_a_tip_ticks_the_next_step(bot: BotHarness) -> None:
+async def test_step_done_under_a_tip_ticks_the_step_it_names(bot: BotHarness) -> None:
     user = await subscribed(bot)
-    reply = await user.press("পরের ধাপটি শেষ করেছি", message=tips_of(bot, user)[0])
-    assert reply.callback_answer is not None and "ধাপ ১" in (reply.callback_answer.text or "")
-    await user.press("পরের ধাপটি শেষ করেছি", message=tips_of(bot, user)[0])
-    assert "২/৭" in (await user.send("/mypath")).text
+    for _ in range(3):  # tapped three times on slow data: step 1, once
+        reply = await user.press("ধাপ ১ শেষ করেছি", message=tips_of(bot, user)[0])
+        assert reply.callback_answer is not None
+        assert reply.callback_answer.text == "✅ ধাপ ১ শেষ হিসেবে রাখা হলো।"
+    assert "১/৭" in (await user.send("/mypath")).text
+    bot.clock.advance(WEEK)
+    await bot.dispatch()
+    assert "✅ ধাপ ২ শেষ করেছি" in tips_of(bot, user)[-1].button_texts()  # the next one not done
+
+
+async def test_a_step_button_from_before_steps_were_named_ticks_nothing(bot: BotHarness) -> None:
+    user = await subscribed(bot)
+    tip = tips_of(bot, user)[0]
+    reply = await user.press_data("tipstep:youtube", tip.message_id)
+    assert reply.callback_answer is not None and reply.callback_answer.show_alert
+    assert "/mypath" in (reply.callback_answer.text or "") and reply.shown == []  # tip kept
+    assert "প্রথম ধাপ" not in (await user.send("/mypath")).text.split("\n")[0]
+    assert await bot.store.list_paths(user.id) == []  # type: ignore[union-attr]
 
 
 async def test_changing_the_day_and_hour(bot: BotHarness) -> None:
@@ -197,8 +249,11 @@ async def test_changing_the_day_and_hour(bot: BotHarness) -> None:
     await user.send("/tips")
     await user.press("দিন ও সময় বদলান")
     await user.press("শুক্রবার")
-    reply = await user.press("^৮:০০ PM$")
-    assert "শুক্রবার, ২৭ নভেম্বর, ৮:০০ PM" in reply.text
+    reply = await user.press("^রাত ৮টা$")
+    assert "শুক্রবার, ২৭ নভেম্বর, রাত ৮টায়" in reply.text
+    answer = reply.callback_answer
+    assert answer is not None
+    assert answer.text == "🗓 এখন থেকে টিপস আসবে প্রতি শুক্রবার রাত ৮টায় (বাংলাদেশ সময়)।"
     bot.clock.now = datetime(2026, 11, 27, 14, 0, tzinfo=UTC)  # Friday 20:00 in Dhaka
     await bot.dispatch()
     assert len(tips_of(bot, user)) == 2
@@ -262,3 +317,23 @@ async def test_runs_never_overlap_and_a_call_during_a_run_makes_it_go_again() ->
     dispatcher.release.set()
     await asyncio.gather(first, waiting)
     assert dispatcher.runs == 2  # all the calls made during the run: one more run
+
+
+def test_times_as_people_say_them() -> None:
+    lib = CONTENT
+    said = {h: lib.clock("bn", h) for h in range(24)}
+    assert said[0] == "রাত ১২টা" and said[3] == "রাত ৩টা"
+    assert said[4] == "ভোর ৪টা" and said[5] == "ভোর ৫টা"
+    assert said[6] == "সকাল ৬টা" and said[9] == "সকাল ৯টা" and said[11] == "সকাল ১১টা"
+    assert said[12] == "দুপুর ১২টা" and said[14] == "দুপুর ২টা"
+    assert said[15] == "বিকেল ৩টা" and said[17] == "বিকেল ৫টা"
+    assert said[18] == "সন্ধ্যা ৬টা" and said[19] == "সন্ধ্যা ৭টা"
+    assert said[20] == "রাত ৮টা" and said[23] == "রাত ১১টা"
+    assert lib.clock("bn", 9, 30) == "সকাল ৯টা ৩০ মিনিট"
+    assert lib.clock("bn", 21, 5, at=True) == "রাত ৯টা ৫ মিনিটে"
+    assert lib.clock("bn", 9, at=True) == "সকাল ৯টায়"
+    assert lib.clock("en", 9) == "9:00 AM" and lib.clock("en", 19, 30) == "7:30 PM"
+    monday = datetime(2026, 11, 30, 15, 0, tzinfo=DHAKA)
+    assert lib.when("bn", monday) == "সোমবার, ৩০ নভেম্বর, বিকেল ৩টা"
+    assert lib.when("en", monday) == "Monday, 30 November, 3:00 PM"
+    assert lib.zone("bn", DHAKA) == "বাংলাদেশ সময়" and lib.zone("en", DHAKA) == "Bangladesh time"

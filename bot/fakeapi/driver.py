@@ -7,7 +7,7 @@ like a conversation::
 
     user = api.private_user("Rahim")
     reply = await user.send("/start")
-    reply = await user.press("Freelancing")
+    reply = await user.press("Freelancing")  # by text, or by number: user.press(2)
     assert "Fiverr" in reply.text
 """
 
@@ -23,7 +23,8 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from bot.fakeapi.models import BotMessage, CallbackAnswer, ChatEvent, InlineAnswer
+from bot.fakeapi.models import BotMessage, CallbackAnswer, ChatEvent, InlineAnswer, plain_html
+from bot.fakeapi.validation import format_text
 from bot.telegram_html import utf16_len
 
 if TYPE_CHECKING:
@@ -43,7 +44,8 @@ class Reply:
     ``messages`` are new messages as first sent, ``edits`` the versions after each edit,
     ``last`` the most recent message shown (new or edited). For URL, switch-inline and
     copy-text buttons no update is sent and only ``url`` / ``switch_inline_query`` /
-    ``copied_text`` is set.
+    ``copied_text`` is set. After :meth:`UserDriver.choose_inline`, ``posted`` is the message
+    the user posted via the bot.
     """
 
     events: list[ChatEvent] = field(default_factory=list)
@@ -51,6 +53,7 @@ class Reply:
     url: str | None = None
     switch_inline_query: str | None = None
     copied_text: str | None = None
+    posted: BotMessage | None = None
 
     @property
     def messages(self) -> list[BotMessage]:
@@ -212,15 +215,26 @@ class _ChatDriver:
             return with_buttons[-1]
         current = self.api.message(message.chat_id, message.message_id)
         if current is None:
+            if self._posted_via_bot(message):
+                return message  # the bot cannot edit it by chat and id: it is as posted
             raise AssertionError(f"message {message.message_id} was deleted")
         return current
 
+    def _posted_via_bot(self, message: BotMessage) -> bool:
+        sent = self.api.user_message(message.chat_id, message.message_id)
+        return sent is not None and "via_bot" in sent
+
     async def _press(
-        self, sender: SimUser, pattern: str, message: BotMessage | None, limit: float
+        self, sender: SimUser, which: str | int, message: BotMessage | None, limit: float
     ) -> Reply:
         target = self._current(message)
-        button = target.find_button(pattern)
+        button = target.button_at(which) if isinstance(which, int) else target.find_button(which)
         if "callback_data" in button:
+            if self._posted_via_bot(target):
+                raise AssertionError(
+                    "a callback button on a message posted via the bot would come with an "
+                    "inline_message_id, which the fake Bot API does not simulate"
+                )
             return await self._callback(sender, button["callback_data"], target, limit)
         if "url" in button:
             return Reply(url=button["url"])
@@ -308,10 +322,12 @@ class UserDriver(_ChatDriver):
         return await self._send_updates([("message", message)], timeout)
 
     async def press(
-        self, pattern: str, *, message: BotMessage | None = None, timeout: float = 5
+        self, button: str | int, *, message: BotMessage | None = None, timeout: float = 5
     ) -> Reply:
-        """Press the inline button whose text matches ``pattern`` (default: newest keyboard)."""
-        return await self._press(self.user, pattern, message, timeout)
+        """Press an inline button of ``message`` (default: the newest keyboard): the one whose
+        text matches the regex ``button``, or given an int, the one at that number (from 1,
+        row by row, as :meth:`BotMessage.render` numbers them) even when texts repeat."""
+        return await self._press(self.user, button, message, timeout)
 
     async def press_data(self, data: str, message_id: int, *, timeout: float = 5) -> Reply:
         """Send arbitrary callback data "from" a message: forged or stale button tests."""
@@ -340,6 +356,57 @@ class UserDriver(_ChatDriver):
             if answer.query_id == query_id:
                 return answer
         raise AssertionError(f"the bot did not answer inline query {query!r}")
+
+    async def choose_inline(
+        self,
+        answer: InlineAnswer,
+        number: int = 1,
+        *,
+        chat: UserDriver | GroupDriver | None = None,
+        timeout: float = 5,
+    ) -> Reply:
+        """Pick result ``number`` (from 1) of an inline answer and post it into ``chat``
+        (default: this user's chat with the bot), as Telegram does: a message from this user
+        "via @bot" with the result's text and keyboard, which the bot receives (privacy mode
+        lets messages sent via the bot through). ``Reply.posted`` is that message; the events
+        are what the bot did in that chat in reply."""
+        if not 1 <= number <= len(answer.results):
+            raise AssertionError(
+                f"there is no result {number}; pick 1 to {len(answer.results)}"
+                if answer.results
+                else "the inline answer has no results"
+            )
+        result = answer.results[number - 1]
+        content = result.get("input_message_content") or {}
+        if "message_text" not in content:
+            raise AssertionError(f"the driver cannot post a {result.get('type')} result")
+        target: _ChatDriver = chat or self
+        if target.chat.type != "private":
+            if target.chat.bot_status in ("left", "kicked"):
+                raise AssertionError(f"the bot is not in group {target.chat.id}")
+            target.chat.members.setdefault(self.id, "member")
+        parsed = format_text(
+            content["message_text"], content.get("parse_mode"), content.get("entities")
+        )
+        markup = result.get("reply_markup")
+        fields: dict[str, Any] = {"text": parsed.plain, "via_bot": self.api.bot_user}
+        if parsed.entities:
+            fields["entities"] = parsed.entities
+        if markup:
+            fields["reply_markup"] = markup
+        sent = target._message(self.user, **fields)
+        raw = str(content["message_text"])
+        is_html = str(content.get("parse_mode") or "").lower() == "html"
+        posted = BotMessage(
+            chat_id=target.chat.id,
+            message_id=sent["message_id"],
+            html=raw if is_html else plain_html(raw),
+            text=parsed.plain,
+            entities=parsed.entities,
+            reply_markup=markup,
+            date=sent["date"],
+        )
+        return await target._send_updates([("message", sent)], timeout, posted=posted)
 
     def _membership(self, old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
         return {
@@ -478,7 +545,7 @@ class GroupDriver(_ChatDriver):
         change = self._bot_change(by, old, self.chat.bot_status)
         return await self._send_updates([("my_chat_member", change)], timeout)
 
-    def _bot_sees(self, text: str, reply_to: BotMessage | None) -> bool:
+    def bot_sees(self, text: str, reply_to: BotMessage | None = None) -> bool:
         """Privacy mode (can_read_all_group_messages=False): what Telegram passes to the bot."""
         if self.chat.bot_status == "administrator" or reply_to is not None:
             return True
@@ -497,20 +564,21 @@ class GroupDriver(_ChatDriver):
             raise AssertionError(f"the bot is not in group {self.chat.id}")
         self.chat.members.setdefault(user.id, "member")
         message = self._text_message(user.user, text, reply_to)
-        if not self._bot_sees(text, reply_to):
+        if not self.bot_sees(text, reply_to):
             return Reply()
         return await self._send_updates([("message", message)], timeout)
 
     async def press(
         self,
         user: UserDriver,
-        pattern: str,
+        button: str | int,
         *,
         message: BotMessage | None = None,
         timeout: float = 5,
     ) -> Reply:
+        """``user`` presses a button by text or number; see :meth:`UserDriver.press`."""
         self.chat.members.setdefault(user.id, "member")
-        return await self._press(user.user, pattern, message, timeout)
+        return await self._press(user.user, button, message, timeout)
 
     async def press_data(
         self, user: UserDriver, data: str, message_id: int, *, timeout: float = 5

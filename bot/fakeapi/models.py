@@ -119,6 +119,19 @@ class BotMessage:
             f"buttons: {self.button_texts()!r}"
         )
 
+    def button_at(self, number: int) -> dict[str, Any]:
+        """The button numbered ``number`` as :meth:`render` shows it: from 1, row by row.
+
+        Buttons with the same text (three "choose this path", say) are told apart this way.
+        """
+        buttons = [b for row in self.buttons for b in row]
+        if not 1 <= number <= len(buttons):
+            choice = f"pick 1 to {len(buttons)}" if buttons else "it has no buttons"
+            raise AssertionError(
+                f"there is no button {number} in message {self.message_id}; {choice}"
+            )
+        return buttons[number - 1]
+
     def render(self, *, ansi: bool = False) -> str:
         """The message as a person would read it in a terminal, buttons numbered from 1."""
         parts = []
