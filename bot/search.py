@@ -288,6 +288,8 @@ class SearchIndex:
         confident = coverage >= MIN_COVERAGE or (coverage >= MIN_ANCHORED_COVERAGE and in_title > 0)
         if chat and not (coverage >= MIN_COVERAGE and in_title > 0):
             return Outcome("smalltalk", smalltalk=chat[0])  # "thanks, that helped a lot"
+        if not confident and coverage < MIN_ANCHORED_COVERAGE:
+            return Outcome("none", coverage=coverage)  # what matched is chance, not a topic
         kind = "answer" if confident else "unsure"
         return Outcome(kind, ranked, coverage=coverage, coverages=coverages)
 

@@ -23,7 +23,11 @@ LIST_PAGE = 10  # buttons per page of a collection list: five rows of two
 ALSO = 3  # next-best answers offered under a typed question's answer
 MAX_QUERY_SHOWN = 60
 _COLLECTION = f"({'|'.join(COLLECTIONS)})"
-_LINK = re.compile(r"https?://\S+")
+_PRIVATE = (  # what could identify someone, replaced before a question is kept
+    (re.compile(r"\S+@\S+\.\S+"), "<email>"),
+    (re.compile(r"(?:https?://|www\.)\S+|\b\S+\.(?:com|net|org|bd|me)\S*"), "<link>"),
+    (re.compile(r"@\w+"), "<user>"),
+)
 _DIGITS = re.compile(r"[0-9০-৯]")
 
 
@@ -94,11 +98,16 @@ async def open_list(update: Update, ctx: AppContext) -> None:
     await show(update, ctx, text, keyboard(rows))
 
 
-async def answer_question(update: Update, ctx: AppContext, query: str, outcome: Outcome) -> None:
+async def answer_question(update: Update, ctx: AppContext, outcome: Outcome) -> None:
     """The best answer to a typed question, with the next-best ones as buttons."""
     best, *others = outcome.targets
     text, rows = await _screen(update, ctx, best)
-    also = buttons_to(ctx, [t for t in others if not _same_method(t, best)][:ALSO])
+    shown = {b.callback_data for row in rows for b in row}  # the answer's own "more" buttons
+    also = [
+        b
+        for b in buttons_to(ctx, [t for t in others if not _same_method(t, best)])
+        if b.callback_data not in shown
+    ][:ALSO]
     await show(update, ctx, text, keyboard([*rows[:-1], *pairs(also), rows[-1]]))
 
 
@@ -113,9 +122,12 @@ async def no_answer(update: Update, ctx: AppContext, query: str, outcome: Outcom
 
 
 def mask_query(query: str) -> str:
-    """A question as it is kept for the content team: no links, no digits (phone numbers)."""
-    text = _DIGITS.sub("#", _LINK.sub("<link>", " ".join(query.casefold().split())))
-    return text[:100]
+    """A question as it is kept for the content team: no emails, links, usernames or digits
+    (phone numbers, amounts, ids), at most 100 characters."""
+    text = " ".join(query.casefold().split())
+    for pattern, mask in _PRIVATE:
+        text = pattern.sub(mask, text)
+    return _DIGITS.sub("#", text)[:100]
 
 
 async def _screen(update: Update, ctx: AppContext, target: str) -> tuple[str, list[Row]]:

@@ -24,7 +24,7 @@ async def free_text(update: Update, ctx: AppContext) -> None:
     if outcome.kind == "smalltalk":
         await show(update, ctx, ctx.t(f"smalltalk.{outcome.smalltalk}"), main_menu(ctx))
     elif outcome.kind == "answer":
-        await answers.answer_question(update, ctx, query, outcome)
+        await answers.answer_question(update, ctx, outcome)
     else:
         await answers.no_answer(update, ctx, query, outcome)
 

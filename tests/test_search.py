@@ -14,6 +14,7 @@ from bot import callbacks
 from bot.config import Settings
 from bot.content import COLLECTIONS, Library, screen_words
 from bot.search import english_key, romanised, words
+from handlers.answers import mask_query
 
 # Two sets of real-style questions, each written by someone who had not seen the content's
 # keywords (the second also without the first): 220 questions in Bangla, English and Banglish.
@@ -191,6 +192,11 @@ async def test_unanswered_questions_show_in_stats_for_admins(
         reply = await admin.send("/stats")
         assert "ক্রিকেট খেলার স্কোর কত" in reply.text
         assert "১×" in reply.text
+
+
+def test_a_kept_question_has_no_contact_details() -> None:
+    kept = mask_query("Call  01711-000000 or mail me@x.com, see https://t.me/x and @rahim  Bkash")
+    assert kept == "call #####-###### or mail <email> see <link> and <user> bkash"
 
 
 async def test_a_huge_message_is_cut_and_still_answered(bot: BotHarness) -> None:
