@@ -12,6 +12,7 @@ from telegram.ext import Application, CallbackContext, ExtBot
 
 from bot.config import Settings
 from bot.content import Library
+from bot.intake import Inbox
 
 if TYPE_CHECKING:
     from bot.store import Store
@@ -50,6 +51,7 @@ class Services:
     store: Store
     clock: Callable[[], datetime] = utc_now
     answered: AnsweredQueries = field(default_factory=AnsweredQueries)
+    inbox: Inbox = field(default_factory=Inbox)  # updates in hand, and those PTB could not read
 
 
 class BotData(dict[str, Any]):
