@@ -378,3 +378,54 @@ async def test_80_long_messages_at_once_do_not_hold_up_anyone_else(bot: BotHarne
     # The tap itself waits for one of the harness's 8 handler slots, which the 80 hold while they
     # queue for the search thread (slots and lanes: the rate-limit part of issue 14).
     assert reply.shown
+
+
+async def test_ayerpoth_run_stops_within_the_bound_and_the_next_run_sends_the_owed_reply(
+    tmp_path: Any,
+) -> None:
+    """The real process: SIGTERM while a reply waits on a 30 s retry_after."""
+    import signal
+    import sys
+
+    from test_foundation import _bot_env
+
+    from bot.fakeapi import FakeBotAPI
+
+    async def start(api: FakeBotAPI) -> asyncio.subprocess.Process:
+        return await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bot", "run",
+            env={**_bot_env(api, tmp_path), "LOG_LEVEL": "INFO"}, cwd=tmp_path,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        )  # fmt: skip
+
+    async with FakeBotAPI(track_processing=False) as api:
+        process = await start(api)
+        try:
+            user = api.private_user("Rahim")
+            assert (await user.send("/start", timeout=30)).shown
+            api.fail_next("sendMessage", status=429, retry_after=30, chat_id=user.id)
+            before = len(user.messages)
+            api.enqueue_update("message", user._text_message(user.user, "/help"))
+            while not any(c.error_code == 429 for c in api.calls_to("sendMessage")):
+                await api.wait_event(0.01)  # the 429 records no chat event: poll the calls
+        finally:
+            started = time.monotonic()
+            process.send_signal(signal.SIGTERM)
+            output, _ = await asyncio.wait_for(process.communicate(), timeout=30)
+        took = time.monotonic() - started
+        log = output.decode()
+        print(f"\n`ayerpoth run` stopped {took:.1f}s after SIGTERM, one reply handed back")
+        assert process.returncode == 0, log
+        assert took < 10, log
+        assert "1 update(s) handed back" in log and len(user.messages) == before
+
+        process = await start(api)
+        try:
+            deadline = time.monotonic() + 30
+            while len(user.messages) == before and time.monotonic() < deadline:
+                await api.wait_event(0.5)
+            assert [m.html for m in user.messages[before:]] == [CONTENT.t("bn", "help")]
+        finally:
+            process.send_signal(signal.SIGTERM)
+            output, _ = await asyncio.wait_for(process.communicate(), timeout=30)
+        assert process.returncode == 0, output.decode()
