@@ -5,7 +5,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import logging
+import signal
 import sqlite3
 import sys
 from collections.abc import AsyncIterator, Callable
@@ -24,6 +27,7 @@ from telegram.ext import (
     ContextTypes,
     Defaults,
     PersistenceInput,
+    SimpleUpdateProcessor,
     TypeHandler,
 )
 
@@ -32,6 +36,8 @@ from bot.config import Settings
 from bot.content import Library, load_library
 from bot.context import AppContext, BotData, Services, update_language, utc_now
 from bot.errors import on_error
+from bot.guard import GUARD_GROUP, guard
+from bot.intake import HANDLER_GRACE, STOP_BOUND, Inbox, LedgerProcessor, Poller, WebhookServer
 from bot.persistence import SQLitePersistence
 from bot.ratelimit import LaneRateLimiter
 from bot.request import build_requests
@@ -72,7 +78,7 @@ def build_application(
     update_processor: BaseUpdateProcessor | None = None,
     clock: Callable[[], datetime] = utc_now,
 ) -> BotApplication:
-    """The whole bot, ready for run_polling/run_webhook or `running()`; no network used yet.
+    """The whole bot, ready for `running()` (or `serve()`); no network used yet.
 
     The store is opened by the caller, in the event loop the bot will run in: PTB loads
     persistence from it before any start-up hook could open it. Sets the process's GIL switch
@@ -83,6 +89,10 @@ def build_application(
     sys.setswitchinterval(GIL_SWITCH_INTERVAL)
     library = library or load_library(settings.content_dir)
     request, get_updates_request = build_requests(settings.http_backend)
+    inbox = Inbox()
+    processor = LedgerProcessor(
+        update_processor or SimpleUpdateProcessor(CONCURRENT_UPDATES), inbox
+    )
     builder = (
         ApplicationBuilder()
         .token(settings.bot_token)
@@ -99,18 +109,21 @@ def build_application(
         .rate_limiter(LaneRateLimiter(broadcast_rate=settings.broadcast_rate))
         .persistence(SQLitePersistence(store, store_data=PersistenceInput(bot_data=False)))
         .context_types(ContextTypes(context=AppContext, bot_data=BotData))
-        .concurrent_updates(update_processor or CONCURRENT_UPDATES)
+        .concurrent_updates(processor)
+        .updater(None)  # bot.intake takes updates in (see there why not PTB's Updater)
         .post_init(_post_init)
         .post_shutdown(_post_shutdown)
     )
     application: BotApplication = builder.build()
-    application.bot_data.services = Services(settings, library, store, clock)
+    inbox.attach(application)
+    application.bot_data.services = Services(settings, library, store, clock, inbox=inbox)
     register_handlers(application)
     return application
 
 
 def register_handlers(application: BotApplication) -> None:
     """Every handler, in the order they are tried; the first match in a group wins."""
+    application.add_handler(guard(), group=GUARD_GROUP)  # kinds the bot does not serve stop here
     application.add_handler(TypeHandler(Update, identify_user), group=-2)
     application.add_handler(
         ChatMemberHandler(track_block, ChatMemberHandler.MY_CHAT_MEMBER, chat_id=None), group=-1
@@ -174,49 +187,120 @@ async def _post_shutdown(application: BotApplication) -> None:
     await application.bot_data.services.store.close()
 
 
-def webhook_options(settings: Settings) -> dict[str, Any]:
-    """Where PTB's webhook server listens and what it tells Telegram (for run_webhook/start_webhook)."""
-    assert settings.webhook_url is not None
-    return {
-        "listen": settings.webhook_listen,
-        "port": settings.webhook_port,
-        "url_path": urlsplit(settings.webhook_url).path.lstrip("/"),
-        "webhook_url": settings.webhook_url,
-        "secret_token": settings.webhook_secret,
-        "allowed_updates": Update.ALL_TYPES,
-    }
+def intake(application: BotApplication, *, poll_timeout: float = 10) -> Poller | WebhookServer:
+    """Long polling, or the webhook server when WEBHOOK_URL is set."""
+    services = application.bot_data.services
+    settings = services.settings
+    if not settings.webhook_url:
+        return Poller(application, services.inbox, int(poll_timeout))
+    assert settings.webhook_secret is not None  # Settings require it with a URL
+    return WebhookServer(
+        application,
+        services.inbox,
+        listen=settings.webhook_listen,
+        port=settings.webhook_port,
+        path=urlsplit(settings.webhook_url).path,
+        secret=settings.webhook_secret,
+        url=settings.webhook_url,
+    )
 
 
 @asynccontextmanager
 async def running(
-    application: BotApplication, *, poll_timeout: float = 10
+    application: BotApplication,
+    *,
+    poll_timeout: float = 10,
+    grace: float = HANDLER_GRACE,
+    bound: float = STOP_BOUND,
 ) -> AsyncIterator[BotApplication]:
     """Run the bot (long polling, or webhook when configured) inside an existing event loop.
 
-    The same steps as `Application.run_polling`, which owns its loop and signals, and so cannot
-    be used when something else (the fake Bot API, a test) shares the loop.
+    Start: PTB's initialize and start, then the updates a previous stop handed back, then new
+    updates. Stop, within `bound` seconds: take no more updates, give the ones in hand `grace`
+    seconds, store what is left for the next start (only then confirm the offset to Telegram),
+    stop PTB and close the store, whatever fails on the way.
     """
-    await application.initialize()
-    if application.post_init is not None:
-        await application.post_init(application)
-    assert application.updater is not None
-    settings = application.bot_data.services.settings
-    if settings.webhook_url:
-        await application.updater.start_webhook(**webhook_options(settings))
-    else:
-        await application.updater.start_polling(
-            poll_interval=0, timeout=int(poll_timeout), allowed_updates=Update.ALL_TYPES
-        )
-    await application.start()
+    services = application.bot_data.services
+    source = intake(application, poll_timeout=poll_timeout)
+    started = False
+    try:
+        await application.initialize()
+        if application.post_init is not None:
+            await application.post_init(application)
+        await application.start()
+        started = True
+        held = await services.store.take_held_updates()
+        for raw in held:
+            services.inbox.offer(json.loads(raw), replayed=True)
+        if held:
+            log.info("%d update(s) handed back by the last stop are handled first", len(held))
+        await source.start()
+    except BaseException:
+        await _stop(application, source, started=started, grace=0, bound=bound)
+        raise
     try:
         yield application
     finally:
-        if application.updater.running:
-            await application.updater.stop()
+        await _stop(application, source, started=True, grace=grace, bound=bound)
+
+
+async def _stop(
+    application: BotApplication,
+    source: Poller | WebhookServer,
+    *,
+    started: bool,
+    grace: float,
+    bound: float,
+) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + bound
+    services = application.bot_data.services
+    inbox = services.inbox
+    try:
+        await source.stop()
+        if started and not await inbox.drain(grace):
+            log.warning("%d update(s) still in hand after %.0fs", inbox.in_hand, grace)
+        left = inbox.hand_back()
+        stored = True
+        if left:
+            try:
+                await services.store.hold_updates([json.dumps(raw) for raw in left])
+                log.warning(
+                    "%d update(s) handed back, to be handled at the next start: %s",
+                    len(left),
+                    ", ".join(str(raw["update_id"]) for raw in left),
+                )
+            except sqlite3.Error as exc:
+                stored = False  # then leave them unconfirmed: Telegram sends them again
+                log.error("could not keep %d update(s) in hand: %s", len(left), exc)
+        if stored:
+            await source.confirm()
+        if inbox.skipped:
+            log.warning("%d update(s) PTB could not read were skipped in this run", inbox.skipped)
         if application.running:
-            await application.stop()
-        if application.post_stop is not None:
-            await application.post_stop(application)
+            try:
+                async with asyncio.timeout(max(0.5, deadline - loop.time() - 1)):
+                    await application.stop()
+            except TimeoutError:
+                log.error("PTB did not stop within %.0fs; shutting down anyway", bound)
+            if application.post_stop is not None:
+                await application.post_stop(application)
         await application.shutdown()
+    finally:
         if application.post_shutdown is not None:
             await application.post_shutdown(application)
+
+
+async def serve(application: BotApplication) -> None:
+    """Run until SIGTERM or SIGINT (Ctrl-C), then stop as `running` does."""
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        async with running(application):
+            await stop.wait()
+            log.info("stopping")
+    finally:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(signum)

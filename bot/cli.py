@@ -10,7 +10,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from dotenv import load_dotenv
-from telegram import Update
 
 from bot import __version__
 from bot.config import ConfigError, Settings
@@ -84,7 +83,7 @@ def run_bot(settings: Settings) -> int:
         print(NO_TOKEN, file=sys.stderr)
         return 2
     setup_logging(settings.log_level, settings.secrets())
-    from bot.app import build_application, webhook_options
+    from bot.app import build_application, serve
     from bot.store import open_store
 
     try:
@@ -93,13 +92,16 @@ def run_bot(settings: Settings) -> int:
         print("ayerpoth: the content has problems, not starting:", file=sys.stderr)
         print(exc, file=sys.stderr)
         return 1
-    # PTB's run_* use the current event loop; the store must be opened in that same loop.
-    loop = asyncio.new_event_loop()
-    asyncio.set_event_loop(loop)
-    store = loop.run_until_complete(open_store(settings.database_url))
-    application = build_application(settings, store, library=library)
-    if settings.webhook_url:
-        application.run_webhook(**webhook_options(settings))
-    else:
-        application.run_polling(allowed_updates=Update.ALL_TYPES)
+
+    async def run() -> None:
+        # The store is opened in the loop the bot runs in; closing it is the bot's last step.
+        store = await open_store(settings.database_url)
+        try:
+            application = build_application(settings, store, library=library)
+        except BaseException:
+            await store.close()
+            raise
+        await serve(application)
+
+    asyncio.run(run())
     return 0

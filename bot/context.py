@@ -14,6 +14,7 @@ from telegram.ext import Application, CallbackContext, ExtBot
 
 from bot.config import LANGUAGES, Settings
 from bot.content import Library
+from bot.intake import Inbox
 
 if TYPE_CHECKING:
     from bot.store import Store
@@ -87,6 +88,7 @@ class Services:
     clock: Callable[[], datetime] = utc_now
     answered: AnsweredQueries = field(default_factory=AnsweredQueries)
     screens: ShownScreens = field(default_factory=ShownScreens)
+    inbox: Inbox = field(default_factory=Inbox)  # updates in hand, and those PTB could not read
 
 
 async def user_language(services: Services, user_id: int, *, hint: str | None = None) -> str:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import logging
 import os
 import pathlib
 import sqlite3
@@ -27,6 +28,7 @@ from typing import Any, Protocol, TypeVar
 
 import aiosqlite
 
+log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 MAX_PATHS = 3
@@ -275,6 +277,10 @@ class Store(Protocol):
     # questions with no answer: counted for the content team, never linked to a user
     async def record_unanswered(self, query: str, *, now: datetime) -> None: ...
     async def top_unanswered(self, *, limit: int, now: datetime) -> list[tuple[str, int]]: ...
+
+    # updates a stop handed back (bot.intake), raw JSON, handled first at the next start
+    async def hold_updates(self, raw: Sequence[str]) -> None: ...
+    async def take_held_updates(self) -> list[str]: ...
 
     # raw JSON documents for bot.persistence (None deletes)
     async def persisted_user_data(self) -> dict[int, str]: ...
@@ -658,12 +664,24 @@ class SQLiteStore:
         # and see committed data only. None for ":memory:", which cannot be shared.
         self._reader = reader
         self._memory = _UserMemory()
+        self._closed = False
 
     async def close(self) -> None:
-        if self._reader is not None:
-            await self._reader.close()
-        await self._db.execute("PRAGMA optimize")
-        await self._db.close()
+        """Close both connections, whatever fails on the way: an open aiosqlite connection is a
+        thread that keeps the process alive. Safe to call twice."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            await self._db.execute("PRAGMA optimize")
+        except (sqlite3.Error, ValueError) as exc:  # ValueError: already closed
+            log.warning("PRAGMA optimize failed while closing the database: %s", exc)
+        finally:
+            try:
+                if self._reader is not None:
+                    await _close_quietly(self._reader)
+            finally:
+                await _close_quietly(self._db)
 
     async def _in_transaction(self, work: Callable[[sqlite3.Connection], T]) -> T:
         return await _in_transaction(self._db, work)
@@ -1386,6 +1404,33 @@ class SQLiteStore:
             groups=int(groups[0][0]),
         )
 
+    # updates handed back by a stop (kept beside bot.persistence's blobs: no schema change)
+
+    async def hold_updates(self, raw: Sequence[str]) -> None:
+        """Keep these updates for the next start, after any kept already (oldest first)."""
+
+        def work(conn: sqlite3.Connection) -> None:
+            row = conn.execute("SELECT data FROM persist_blobs WHERE name = ?", (_HELD,)).fetchone()
+            held = [*(json.loads(row[0]) if row else []), *raw]
+            conn.execute(
+                """INSERT INTO persist_blobs (name, data) VALUES (?, ?)
+                ON CONFLICT (name) DO UPDATE SET data = excluded.data""",
+                (_HELD, json.dumps(held)),
+            )
+
+        await self._in_transaction(work)
+
+    async def take_held_updates(self) -> list[str]:
+        """The updates a stop handed back, oldest first; they are no longer kept."""
+
+        def work(conn: sqlite3.Connection) -> list[str]:
+            row = conn.execute(
+                "DELETE FROM persist_blobs WHERE name = ? RETURNING data", (_HELD,)
+            ).fetchone()
+            return [str(r) for r in json.loads(row[0])] if row else []
+
+        return await self._in_transaction(work)
+
     # raw JSON documents for bot.persistence
 
     async def persisted_user_data(self) -> dict[int, str]:
@@ -1438,6 +1483,17 @@ class SQLiteStore:
                 WHERE data IS NOT excluded.data""",
                 (key, data),
             )
+
+
+_HELD = "held_updates"
+
+
+async def _close_quietly(db: aiosqlite.Connection) -> None:
+    """Close one connection; its thread ends even when SQLite's close reports an error."""
+    try:
+        await db.close()
+    except (sqlite3.Error, ValueError) as exc:
+        log.warning("closing the database reported: %s", exc)
 
 
 # A conversation key is a JSON array of chat/user (and maybe message) ids.

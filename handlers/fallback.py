@@ -20,7 +20,7 @@ async def free_text(update: Update, ctx: AppContext) -> None:
     message = update.effective_message
     assert message is not None and message.text is not None
     query = message.text.strip()
-    outcome = ctx.library.search.search(query)
+    outcome = await ctx.library.search.search_async(query)
     if outcome.kind == "smalltalk":
         await show(update, ctx, ctx.t(f"smalltalk.{outcome.smalltalk}"), main_menu(ctx))
     elif outcome.kind == "answer":

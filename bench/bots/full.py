@@ -11,10 +11,9 @@ import asyncio
 import os
 from typing import Any
 
-from telegram import Update
 from telegram.ext import AIORateLimiter
 
-from bot.app import build_application
+from bot.app import build_application, serve
 from bot.config import Settings
 from bot.content import load_library
 from bot.logs import setup_logging
@@ -36,13 +35,15 @@ def main() -> None:
     settings = Settings.from_env(os.environ)
     setup_logging(settings.log_level, settings.secrets())
     library = load_library(settings.content_dir)
-    loop = asyncio.new_event_loop()
-    asyncio.set_event_loop(loop)
-    store = loop.run_until_complete(open_store(settings.database_url))
-    application = build_application(settings, store, library=library)
-    if args.limiter == "single":
-        application.bot._rate_limiter = SingleBucket(max_retries=3)
-    application.run_polling(allowed_updates=Update.ALL_TYPES)
+
+    async def run() -> None:
+        store = await open_store(settings.database_url)
+        application = build_application(settings, store, library=library)
+        if args.limiter == "single":
+            application.bot._rate_limiter = SingleBucket(max_retries=3)
+        await serve(application)  # as `ayerpoth run`: until SIGTERM
+
+    asyncio.run(run())
 
 
 if __name__ == "__main__":

@@ -477,6 +477,16 @@ class FakeBotAPI:
         self._wake_pollers()
         return update_id
 
+    def inject_raw(self, update: dict[str, Any]) -> int:
+        """Queue an update exactly as given (an update_id is added unless present), bypassing
+        allowed_updates: what a self-hosted or future Bot API server might send, malformed ones
+        included (e.g. a poll without a field PTB requires). Returns its update_id."""
+        update = dict(update)
+        update.setdefault("update_id", next(self._update_ids))
+        self._pending.append(update)
+        self._wake_pollers()
+        return int(update["update_id"])
+
     def is_pending(self, update_id: int) -> bool:
         return any(u["update_id"] == update_id for u in self._pending)
 
