@@ -6,8 +6,11 @@ Tests read like a chat: `user = bot.user("Rahim"); reply = await user.send("/sta
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
-from contextlib import AsyncExitStack, asynccontextmanager
+import io
+import logging
+import shutil
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -18,10 +21,36 @@ from bot.app import BotApplication, build_application, running
 from bot.config import Settings
 from bot.content import Library, load_library
 from bot.fakeapi import BotMessage, FakeBotAPI, FloodRules, TrackingUpdateProcessor, UserDriver
+from bot.logs import RedactingFormatter
 from bot.store import SQLiteStore, open_store
 from bot.tips import JOB_NAME, Dispatcher
 
 CONTENT = load_library(Settings().content_dir)
+
+
+@contextmanager
+def captured_logs(secrets: Iterable[str] = ()) -> Iterator[io.StringIO]:
+    """Everything logged at DEBUG and up, formatted as `ayerpoth run` formats it."""
+    out = io.StringIO()
+    handler = logging.StreamHandler(out)
+    handler.setFormatter(RedactingFormatter(list(secrets)))
+    root = logging.getLogger()
+    level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    try:
+        yield out
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)
+
+
+@pytest.fixture
+def content_copy(tmp_path: Path) -> Path:
+    """A copy of the content to break or change in a test."""
+    root = tmp_path / "content"
+    shutil.copytree(Settings().content_dir, root)
+    return root
 
 
 class Clock:

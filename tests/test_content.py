@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from datetime import date
 from pathlib import Path
 
@@ -28,13 +27,6 @@ CONTENT = default_content_dir()
 @pytest.fixture(scope="module")
 def library() -> Library:
     return load_library(CONTENT)
-
-
-@pytest.fixture
-def content_copy(tmp_path: Path) -> Path:
-    root = tmp_path / "content"
-    shutil.copytree(CONTENT, root)
-    return root
 
 
 def test_shipped_content_passes_the_check() -> None:

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from conftest import CONTENT, BotHarness, Clock
+from conftest import CONTENT, BotHarness, Clock, captured_logs
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from telegram import Update
@@ -26,7 +26,6 @@ from test_tips import is_tip, tips_of, week_of
 from bot.config import Settings
 from bot.context import AppContext
 from bot.fakeapi import FakeBotAPI, Faults, UserDriver
-from bot.logs import RedactingFormatter
 from bot.store import SQLiteStore
 
 WEEK = 7 * 24 * 3600
@@ -36,18 +35,8 @@ APOLOGY = CONTENT.t("bn", "error")
 @pytest.fixture
 def log_text(bot: BotHarness) -> Iterator[io.StringIO]:
     """Everything logged at any level, formatted as `ayerpoth run` formats it (secrets redacted)."""
-    out = io.StringIO()
-    handler = logging.StreamHandler(out)
-    handler.setFormatter(RedactingFormatter(bot.settings.secrets()))
-    root = logging.getLogger()
-    level = root.level
-    root.addHandler(handler)
-    root.setLevel(logging.DEBUG)
-    try:
+    with captured_logs(bot.settings.secrets()) as out:
         yield out
-    finally:
-        root.removeHandler(handler)
-        root.setLevel(level)
 
 
 async def subscribed(bot: BotHarness, name: str, method: str = "stock") -> UserDriver:

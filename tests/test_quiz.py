@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import itertools
 import re
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,13 +23,6 @@ CONTENT = default_content_dir()
 @pytest.fixture(scope="module")
 def library() -> Library:
     return load_library(CONTENT)
-
-
-@pytest.fixture
-def content_copy(tmp_path: Path) -> Path:
-    root = tmp_path / "content"
-    shutil.copytree(CONTENT, root)
-    return root
 
 
 def every_combination(library: Library) -> Iterator[tuple[str, list[QuizAnswer]]]:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import io
-import logging
 import socket
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -14,12 +13,11 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
-from conftest import CONTENT, BotHarness, Clock, bot_against_fake
+from conftest import CONTENT, BotHarness, Clock, bot_against_fake, captured_logs
 
 from bot.config import Settings
 from bot.fakeapi import UserDriver
 from bot.intake import WebhookServer
-from bot.logs import RedactingFormatter
 
 SECRET_TEXT = "Rahims private words 4711"  # in every poison update: never in a log line
 
@@ -32,19 +30,8 @@ def _free_port() -> int:
 
 @pytest.fixture
 def log_lines() -> Iterator[io.StringIO]:
-    """Everything logged at DEBUG and up, formatted as `ayerpoth run` formats it."""
-    out = io.StringIO()
-    handler = logging.StreamHandler(out)
-    handler.setFormatter(RedactingFormatter([]))
-    root = logging.getLogger()
-    level = root.level
-    root.addHandler(handler)
-    root.setLevel(logging.DEBUG)
-    try:
+    with captured_logs() as out:
         yield out
-    finally:
-        root.removeHandler(handler)
-        root.setLevel(level)
 
 
 @asynccontextmanager
