@@ -41,6 +41,7 @@ from bot.intake import HANDLER_GRACE, STOP_BOUND, Inbox, LedgerProcessor, Poller
 from bot.persistence import SQLitePersistence
 from bot.ratelimit import LaneRateLimiter
 from bot.request import build_requests
+from bot.search import on_search_thread
 from bot.store import Store
 from bot.tips import JOB_NAME, Dispatcher
 from bot.ui import NO_PREVIEW
@@ -68,6 +69,9 @@ CONCURRENT_UPDATES = 64
 # switch interval, a busy event loop made each hand-off wait up to 5 ms, and taps that write
 # queued behind one another: p99 under load 424 ms, 255 ms at 1 ms (docs/performance.md).
 GIL_SWITCH_INTERVAL = 0.001
+
+
+_BACKGROUND: set[asyncio.Future[Any]] = set()  # start-up work that runs on while serving
 
 
 def build_application(
@@ -163,6 +167,10 @@ async def track_block(update: Update, ctx: AppContext) -> None:
 
 async def _post_init(application: BotApplication) -> None:
     services = application.bot_data.services
+    # The search index (a quarter of a second to build) is built while the bot starts serving.
+    warm_up = asyncio.ensure_future(on_search_thread(lambda: services.library.search))
+    _BACKGROUND.add(warm_up)
+    warm_up.add_done_callback(_BACKGROUND.discard)
     await publish_commands(application, services.library, services.settings.default_language)
     # Leases left by a killed process: send those tips now, not when the lease runs out.
     if released := await services.store.release_all_claims():

@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import itertools
 import re
+import threading
 import tomllib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -242,7 +243,7 @@ class Library:
         packs: dict[str, LanguagePack],
         order: tuple[str, ...],
         quiz: tuple[QuizQuestion, ...],
-        search: SearchIndex | None = None,
+        search: Callable[[], SearchIndex] | None = None,
         *,
         quiz_needs: Mapping[str, tuple[str, ...]] | None = None,
     ) -> None:
@@ -251,9 +252,20 @@ class Library:
         self.method_ids = order
         self.quiz_questions = quiz
         self.quiz_needs = dict(quiz_needs or {})  # method id -> what its card says it needs
-        self.search = search or SearchIndex(())
+        self._build_search = search or (lambda: SearchIndex(()))
+        self._search: SearchIndex | None = None
+        self._search_lock = threading.Lock()
         self.warnings: list[str] = []
         self._fixed: dict[tuple[str, str], str] = {}
+
+    @property
+    def search(self) -> SearchIndex:
+        """The free-text index, built on first use (the bot warms it up while starting)."""
+        if self._search is None:
+            with self._search_lock:
+                if self._search is None:
+                    self._search = self._build_search()
+        return self._search
 
     def method(self, language: str, method_id: str) -> Method:
         return self.packs[language].methods[method_id]
@@ -1237,11 +1249,10 @@ def search_documents(
 
 def _read_search(
     col: _Collector, root: Path, packs: Mapping[str, LanguagePack], order: Iterable[str]
-) -> SearchIndex:
+) -> Callable[[], SearchIndex]:
+    """Check search.toml now; the index itself is built on first use (a quarter of a second)."""
     path = root / "search.toml"
     data = col.read_toml(path) or {}
-    stop_words = data.get("stop_words", [])
-    smalltalk = data.get("smalltalk", {})
     collections = data.get("collections", {})
     if not isinstance(collections, dict) or set(collections) - {*COLLECTIONS, "methods"}:
         col.add(
@@ -1256,21 +1267,21 @@ def _read_search(
     ):
         col.add(path, col.line(path, "synonyms"), "synonyms: must be a list of lists of words")
         synonyms = []
-    if not isinstance(stop_words, list) or not all(isinstance(w, str) for w in stop_words):
-        col.add(path, col.line(path, "stop_words"), "stop_words: must be a list of words")
-        stop_words = []
+    smalltalk = data.get("smalltalk", {})
     if not isinstance(smalltalk, dict) or not all(
         isinstance(v, list) and all(isinstance(w, str) for w in v) for v in smalltalk.values()
     ):
         col.add(path, 1, "[smalltalk]: each kind must be a list of words")
         smalltalk = {}
-    return SearchIndex(
+    lists = {
+        key: _word_list(col, path, data, key) for key in ("stop_words", "weak_words", "platforms")
+    }
+    return functools.partial(
+        SearchIndex,
         search_documents(packs, order, collections),
-        stop_words=stop_words,
         smalltalk=smalltalk,
         synonyms=synonyms,
-        weak_words=_word_list(col, path, data, "weak_words"),
-        platforms=_word_list(col, path, data, "platforms"),
+        **lists,
     )
 
 

@@ -20,10 +20,11 @@ import re
 import sqlite3
 import unicodedata
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import TypeVar
 
 import avro
 import snowballstemmer
@@ -38,12 +39,11 @@ MAX_QUERY_WORDS = 24
 ROMANISED_WORDS = 8
 # Searches for typed messages run here, one at a time, not on the event loop (see search_async).
 _SEARCH_THREAD = ThreadPoolExecutor(max_workers=1, thread_name_prefix="search")
+T = TypeVar("T")
 RESULTS = 8
 CANDIDATES = 40  # BM25's best, re-ranked by how much of the question each one answers
-BODY_SHARE = 0.0
 COVERAGE_STEP = 0.05
 WEAK_WEIGHT = 0.5
-TEXT_ONLY_SHARE = 1.0  # the weight left to a question word no title or keyword uses  # a question word found only in a topic's text, not its title or keywords
 # Between two topics that answer a question equally well, the broader one comes first: a card,
 # a page, a collection's overview (the entry with id "general"), an answer, a card's section.
 BREADTH = {"card": 3, "page": 2, "overview": 2, "sec": 0}
@@ -138,6 +138,11 @@ def romanised(word: str) -> str:
     """A Latin word read as Avro phonetic Bangla ("taka" → টাকা); "" when it is not one word."""
     bangla = words(avro.parse(word))
     return bangla[0] if len(bangla) == 1 else ""
+
+
+async def on_search_thread(work: Callable[[], T]) -> T:
+    """Run `work` on the search thread, where the index is built and every search runs."""
+    return await asyncio.get_running_loop().run_in_executor(_SEARCH_THREAD, work)
 
 
 @dataclass(frozen=True, slots=True)
@@ -264,7 +269,7 @@ class SearchIndex:
     async def search_async(self, query: str) -> Outcome:
         """`search` on the search thread: the event loop serves everyone else meanwhile, and 80
         long messages at once queue there instead of in front of other people's taps."""
-        return await asyncio.get_running_loop().run_in_executor(_SEARCH_THREAD, self.search, query)
+        return await on_search_thread(lambda: self.search(query))
 
     def search(self, query: str) -> Outcome:
         found = words(query[:MAX_QUERY_CHARS])[:MAX_QUERY_WORDS]
@@ -321,11 +326,12 @@ class SearchIndex:
         """How well a document answers the question, as a sort key (smaller is better).
 
         An answer about another platform than the question names comes last. Then: how much of
-        the question's weight its title and keywords cover (its body text counts BODY_SHARE),
-        then how much its title covers, then the broader topic (a card, a page or overview, an
-        answer, a card's section); BM25's order breaks the remaining ties.
+        the question's weight its title and keywords cover (words only in its body text do not
+        count: they made answers worse in both evaluation sets), then how much its title covers,
+        then the broader topic (a card, a page or overview, an answer, a card's section); BM25's
+        order, where the body does count, breaks the remaining ties.
         """
-        title, keywords, body = self._fields[doc]
+        title, keywords, _body = self._fields[doc]
         topic = title | keywords
         # About another platform than the one asked about: after every other answer.
         named = {alt for group in groups for alt in group} & self._platforms
@@ -335,8 +341,6 @@ class SearchIndex:
         for group, weight in zip(groups, weights, strict=True):
             if any(alt in topic for alt in group):
                 covered += weight
-            elif any(alt in body for alt in group):
-                covered += weight * BODY_SHARE
             if weight >= ANCHOR_MIN_WEIGHT and any(alt in title for alt in group):
                 in_title += weight
         target = self._targets[doc]

@@ -11,6 +11,7 @@ from telegram import Update
 from telegram.ext import BaseHandler, CallbackQueryHandler, MessageHandler, filters
 
 from bot.context import AppContext
+from bot.search import on_search_thread
 from bot.ui import show
 from handlers import answers
 from handlers.menu import main_menu
@@ -20,7 +21,8 @@ async def free_text(update: Update, ctx: AppContext) -> None:
     message = update.effective_message
     assert message is not None and message.text is not None
     query = message.text.strip()
-    outcome = await ctx.library.search.search_async(query)
+    library = ctx.library  # the index is built on the search thread too, if it is not yet
+    outcome = await on_search_thread(lambda: library.search.search(query))
     if outcome.kind == "smalltalk":
         await show(update, ctx, ctx.t(f"smalltalk.{outcome.smalltalk}"), main_menu(ctx))
     elif outcome.kind == "answer":
