@@ -1437,9 +1437,9 @@ def _check_rendering(col: _Collector, root: Path, library: Library) -> None:
                     where, line, f"{what}: {utf16_len(plain)} characters, Telegram allows {limit}"
                 )
             elif (count := screen_words(text)) > words:
-                col.warn(
+                col.add(
                     where, line, f"{what}: {count} words on one screen, at most {words}; {advice}"
-                )  # TEMP
+                )
 
         for key, template in pack.ui.items():
             ui_path = base / "ui.toml"

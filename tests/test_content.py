@@ -171,3 +171,64 @@ def test_inline_search_finds_no_method_in_empty_or_stop_words(library: Library) 
     assert library.find("অনলাইনে") == []
     assert library.find("   ") == []
     assert library.find("free") == []  # not a prefix of "freelancing"
+
+
+def test_the_content_follows_its_house_style_and_has_no_stale_figures(library: Library) -> None:
+    assert library.warnings == []
+
+
+def test_house_style_and_stale_figures_are_warned_about_by_file_and_line(
+    content_copy: Path,
+) -> None:
+    faq = content_copy / "bn" / "answers" / "faq.toml"
+    text = faq.read_text(encoding="utf-8")
+    first_body = text.index('body = """') + len('body = """\n')
+    text = text[:first_body] + "একটা কথা কিভাবে বলি ফেসবুক-এ. " + text[first_body:]
+    faq.write_text(text.replace('checked = "2026-12"', 'checked = "2024-01"', 1), encoding="utf-8")
+    english = content_copy / "en" / "answers" / "faq.toml"  # the same month in both languages
+    english.write_text(
+        english.read_text(encoding="utf-8").replace(
+            'checked = "2026-12"', 'checked = "2024-01"', 1
+        ),
+        encoding="utf-8",
+    )
+    warnings = load_library(content_copy, today=date(2026, 12, 1)).warnings
+    body_line = text[:first_body].count("\n")  # the line of `body = """`
+    for variant in ("একটা", "কিভাবে", "ফেসবুক", "এ."):
+        assert any(
+            w.startswith(f"content/bn/answers/faq.toml:{body_line}: warning: body: {variant!r}")
+            for w in warnings
+        ), (variant, warnings)
+    assert any("checked 2024-01: over 12 months ago" in w for w in warnings)
+
+
+def test_a_figure_without_its_month_is_warned_about_and_a_bad_month_refused(
+    content_copy: Path,
+) -> None:
+    pages = content_copy / "en" / "pages.toml"
+    text = pages.read_text(encoding="utf-8")
+    pages.write_text(
+        text.replace("Keep records:", "Fees are about 2% or $3. Keep records:"), encoding="utf-8"
+    )
+    warnings = load_library(content_copy).warnings
+    assert any("pages.toml" in w and "add checked" in w for w in warnings)
+    faq = content_copy / "en" / "answers" / "faq.toml"
+    faq.write_text(
+        faq.read_text(encoding="utf-8").replace('checked = "2026-12"', 'checked = "Dec 2026"', 1),
+        encoding="utf-8",
+    )
+    problems = check_content(content_copy)
+    assert any("checked: 'Dec 2026' must be a month" in p for p in problems)
+
+
+def test_a_screen_over_its_word_limit_is_a_problem_naming_file_and_key(
+    content_copy: Path,
+) -> None:
+    youtube = content_copy / "en" / "methods" / "youtube.toml"
+    text = youtube.read_text(encoding="utf-8")
+    youtube.write_text(text.replace('cost = "', 'cost = "' + "very " * 30, 1), encoding="utf-8")
+    problems = check_content(content_copy)
+    assert any(
+        p.startswith("content/en/methods/youtube.toml:") and "card:" in p and "at most 90" in p
+        for p in problems
+    ), problems
