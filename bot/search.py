@@ -1,15 +1,18 @@
 """Free-text search: the one answer a typed question needs, asked in Bangla, English or Banglish.
 
 Documents (method cards and their sections, pages, and the answer entries, both languages in one
-row per topic) and queries go through one analyzer:
+row per topic) and questions go through one analyzer:
 - Unicode NFC, case folded, Bangla digits read as Latin ones, links dropped;
-- Bangla: one inflection suffix stripped (বিকাশে → বিকাশ, ফ্রিল্যান্সিংয়ে → ফ্রিল্যান্সিং), then the
-  spelling folded to a skeleton, so the variants people write meet (অ্যাকটিভ/একটিভ, ী/ি, শ/ষ/স…);
+- Bangla: spelling folded to a skeleton so the variants people write meet (অ্যাকটিভ/একটিভ, ী/ি,
+  শ/ষ/স, য-ফলা…), and one inflection suffix stripped where what is left is a word the content
+  uses (বিকাশে → বিকাশ, মোবাইলে → মোবাইল, never মোবাই + লে);
 - English: Snowball stems, whole words only (no "get" → "getty" prefix trap);
-- a romanised word is also read as Bangla by Avro phonetic (avro.py), as Bangladeshi users type;
-- a word the index does not know is matched to its nearest indexed word (rapidfuzz) when close.
-SQLite's FTS5 ranks the documents with BM25. An answer is given only when the best document
-covers most of what the question asks; otherwise the caller says so honestly.
+- a Latin word is also read as Bangla by Avro phonetic (avro.py), as Bangladeshi users type;
+- a word the index does not know is matched to its nearest indexed word (rapidfuzz, a swap of
+  two letters is one edit) when close; synonyms and stop words come from content/search.toml.
+SQLite's FTS5 finds the candidates with BM25; they are re-ranked by how much of the question's
+weight their titles and keywords cover. An answer is given only when the best one covers enough
+of the question; otherwise the caller says so honestly (see `SearchIndex.search`).
 """
 
 from __future__ import annotations
@@ -37,7 +40,8 @@ MAX_QUERY_WORDS = 24
 # Latin words of a question also read as romanised Bangla: Avro costs ~0.7 ms a word, so 24 made
 # up words cost ~20 ms. 8 leaves tests/search_eval.toml's results as they were (its longest has 12).
 ROMANISED_WORDS = 8
-# Searches for typed messages run here, one at a time, not on the event loop (see search_async).
+# Searches for typed messages run here, one at a time, not on the event loop; the index is built
+# here too (see on_search_thread).
 _SEARCH_THREAD = ThreadPoolExecutor(max_workers=1, thread_name_prefix="search")
 T = TypeVar("T")
 RESULTS = 8
@@ -64,7 +68,12 @@ _BN_TO_LATIN_DIGITS = str.maketrans("০১২৩৪৫৬৭৮৯৳", "012345
 _LINK_RE = re.compile(r"(?:https?://|www\.)\S+|\S+@\S+\.\S+|@\w+")
 _WORD_RE = re.compile(r"[a-z0-9]+|[\u0980-\u09ff]+")
 _BN_BASE_RE = re.compile(r"[\u0985-\u09b9\u09dc-\u09df]")  # vowels and consonants, not signs
-_nfc = lambda text: unicodedata.normalize("NFC", text)  # noqa: E731
+
+
+def _nfc(text: str) -> str:
+    return unicodedata.normalize("NFC", text)
+
+
 # Inflections of nouns (case, plural, article) and verbs (tense, person; the colloquial forms
 # people type too: করতেছি, দিছে), longest first; one is stripped when two letters remain.
 _BN_SUFFIXES = sorted(
