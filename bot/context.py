@@ -12,6 +12,7 @@ from telegram.ext import Application, CallbackContext, ExtBot
 
 from bot.config import Settings
 from bot.content import Library
+from bot.outbox import Outbox
 
 if TYPE_CHECKING:
     from bot.store import Store
@@ -50,6 +51,7 @@ class Services:
     store: Store
     clock: Callable[[], datetime] = utc_now
     answered: AnsweredQueries = field(default_factory=AnsweredQueries)
+    outbox: Outbox = field(default_factory=Outbox)
 
 
 class BotData(dict[str, Any]):

@@ -24,7 +24,7 @@ from telegram.warnings import PTBUserWarning
 
 from bot.context import AppContext
 from bot.tips import dispatch_soon
-from bot.ui import button, keyboard, show
+from bot.ui import button, keyboard, post, show
 
 WRITING, CONFIRMING = range(2)
 AUDIENCES = {"all": None, "bn": "bn", "en": "en"}
@@ -74,13 +74,17 @@ async def preview(update: Update, ctx: AppContext) -> int:
     message = update.effective_message
     assert message is not None and ctx.user_data is not None
     ctx.user_data["broadcast"] = message.text_html  # Telegram's own formatting, as valid HTML
-    await message.reply_text(message.text_html)
+    post(update, ctx, message.reply_text(message.text_html))
     rows = [
         [button(ctx.t("btn.broadcast_all"), "bc:all")],
         [button(ctx.t("btn.broadcast_bn"), "bc:bn"), button(ctx.t("btn.broadcast_en"), "bc:en")],
         [button(ctx.t("btn.cancel"), "bc:no")],
     ]
-    await message.reply_text(ctx.t("admin.broadcast_preview"), reply_markup=keyboard(rows))
+    post(
+        update,
+        ctx,
+        message.reply_text(ctx.t("admin.broadcast_preview"), reply_markup=keyboard(rows)),
+    )
     return CONFIRMING
 
 
