@@ -35,9 +35,10 @@ from bot.commands import publish_commands
 from bot.config import Settings
 from bot.content import Library, load_library
 from bot.context import AppContext, BotData, Services, update_language, utc_now
-from bot.errors import on_error
+from bot.errors import on_error, send_failed
 from bot.guard import GUARD_GROUP, guard
 from bot.intake import HANDLER_GRACE, STOP_BOUND, Inbox, LedgerProcessor, Poller, WebhookServer
+from bot.outbox import Outbox
 from bot.persistence import SQLitePersistence
 from bot.ratelimit import LaneRateLimiter
 from bot.request import build_requests
@@ -81,12 +82,14 @@ def build_application(
     library: Library | None = None,
     update_processor: BaseUpdateProcessor | None = None,
     clock: Callable[[], datetime] = utc_now,
+    rate_limiter: LaneRateLimiter | None = None,
 ) -> BotApplication:
     """The whole bot, ready for `running()` (or `serve()`); no network used yet.
 
     The store is opened by the caller, in the event loop the bot will run in: PTB loads
     persistence from it before any start-up hook could open it. Sets the process's GIL switch
-    interval (GIL_SWITCH_INTERVAL).
+    interval (GIL_SWITCH_INTERVAL). `rate_limiter` replaces the default one (tests scale its
+    budgets and clock).
     """
     if settings.bot_token is None:
         raise ValueError("BOT_TOKEN is required to build the application")
@@ -110,17 +113,20 @@ def build_application(
         )
         .request(request)
         .get_updates_request(get_updates_request)
-        .rate_limiter(LaneRateLimiter(broadcast_rate=settings.broadcast_rate))
+        .rate_limiter(rate_limiter or LaneRateLimiter(broadcast_rate=settings.broadcast_rate))
         .persistence(SQLitePersistence(store, store_data=PersistenceInput(bot_data=False)))
         .context_types(ContextTypes(context=AppContext, bot_data=BotData))
         .concurrent_updates(processor)
         .updater(None)  # bot.intake takes updates in (see there why not PTB's Updater)
         .post_init(_post_init)
+        .post_stop(_post_stop)
         .post_shutdown(_post_shutdown)
     )
     application: BotApplication = builder.build()
     inbox.attach(application)
-    application.bot_data.services = Services(settings, library, store, clock, inbox=inbox)
+    application.bot_data.services = Services(
+        settings, library, store, clock, inbox=inbox, outbox=Outbox(on_failure=send_failed)
+    )
     register_handlers(application)
     return application
 
@@ -189,6 +195,11 @@ async def _post_init(application: BotApplication) -> None:
         dispatcher, 0, name=f"{JOB_NAME}-now", job_kwargs={"misfire_grace_time": None}
     )
     log.info("bot @%s ready", application.bot.username)
+
+
+async def _post_stop(application: BotApplication) -> None:
+    """Handlers are done: let the replies they posted go out (for a bounded time)."""
+    await application.bot_data.services.outbox.close()
 
 
 async def _post_shutdown(application: BotApplication) -> None:
