@@ -96,7 +96,8 @@ def build_application(
     sys.setswitchinterval(GIL_SWITCH_INTERVAL)
     library = library or load_library(settings.content_dir)
     request, get_updates_request = build_requests(settings.http_backend)
-    inbox = Inbox()
+    outbox = Outbox(on_failure=send_failed)
+    inbox = Inbox(outbox)  # an update is in hand until the replies it posted are out
     processor = LedgerProcessor(
         update_processor or SimpleUpdateProcessor(CONCURRENT_UPDATES), inbox
     )
@@ -119,13 +120,12 @@ def build_application(
         .concurrent_updates(processor)
         .updater(None)  # bot.intake takes updates in (see there why not PTB's Updater)
         .post_init(_post_init)
-        .post_stop(_post_stop)
         .post_shutdown(_post_shutdown)
     )
     application: BotApplication = builder.build()
     inbox.attach(application)
     application.bot_data.services = Services(
-        settings, library, store, clock, inbox=inbox, outbox=Outbox(on_failure=send_failed)
+        settings, library, store, clock, inbox=inbox, outbox=outbox
     )
     register_handlers(application)
     return application
@@ -197,11 +197,6 @@ async def _post_init(application: BotApplication) -> None:
     log.info("bot @%s ready", application.bot.username)
 
 
-async def _post_stop(application: BotApplication) -> None:
-    """Handlers are done: let the replies they posted go out (for a bounded time)."""
-    await application.bot_data.services.outbox.close()
-
-
 async def _post_shutdown(application: BotApplication) -> None:
     await application.bot_data.services.store.close()
 
@@ -236,8 +231,9 @@ async def running(
 
     Start: PTB's initialize and start, then the updates a previous stop handed back, then new
     updates. Stop, within `bound` seconds: take no more updates, give the ones in hand `grace`
-    seconds, store what is left for the next start (only then confirm the offset to Telegram),
-    stop PTB and close the store, whatever fails on the way.
+    seconds (an update is in hand until the replies it posted to the outbox are out), store what
+    is left for the next start and cancel its queued replies (only then confirm the offset to
+    Telegram), stop PTB and close the store, whatever fails on the way.
     """
     services = application.bot_data.services
     source = intake(application, poll_timeout=poll_timeout)
@@ -279,7 +275,7 @@ async def _stop(
         await source.stop()
         if started and not await inbox.drain(grace):
             log.warning("%d update(s) still in hand after %.0fs", inbox.in_hand, grace)
-        left = inbox.hand_back()
+        left = await inbox.hand_back()
         stored = True
         if left:
             try:
@@ -304,6 +300,9 @@ async def _stop(
                 log.error("PTB did not stop within %.0fs; shutting down anyway", bound)
             if application.post_stop is not None:
                 await application.post_stop(application)
+        # Replies posted by no update in hand (an error handler's apology for one handed back):
+        # out within what is left of the bound, or given up and logged.
+        await services.outbox.close(deadline - loop.time() - 0.5)
         await application.shutdown()
     finally:
         if application.post_shutdown is not None:

@@ -4,7 +4,9 @@
 return; each request runs in its own task through the rate limiter (`bot.ratelimit`), which queues
 it behind that chat's earlier messages. Nothing is forgotten: every task belongs to the update it
 answers (so a test, or a graceful stop, can wait until an update's replies are out) and its
-outcome is counted. A failure other than flood control is handed to `on_failure` (the error
+outcome is counted. An update is in hand (`bot.intake.Inbox`) until its sends have ended, so a
+stop hands back an update whose reply still waits here (`hand_back`) and the next start answers
+it. A failure other than flood control is handed to `on_failure` (the error
 handler's apology, `bot.errors.send_failed`); a reply the limiter gave up on (`Undeliverable`) was
 already logged and counted there and gets no apology, which would be one more send into the same
 flood.
@@ -16,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from typing import Any
 
 from telegram.error import BadRequest
@@ -41,9 +43,13 @@ class Outbox:
         self.grace = grace
         self._by_update: dict[int, set[asyncio.Task[None]]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        #: Called with an update's id when the last of its sends has ended (bot.intake.Inbox).
+        self.on_settled: Callable[[int], None] | None = None
+        self._handed_back: set[asyncio.Task[None]] = set()
         self.sent = 0
         self.dropped = 0  # given up by the rate limiter (logged there), or at shutdown
         self.failed = 0
+        self.handed_back = 0  # cancelled at a stop with their update, which the next start answers
 
     def post(
         self,
@@ -70,6 +76,8 @@ class Outbox:
             tasks.discard(task)
             if not tasks:
                 del self._by_update[update_id]
+                if self.on_settled is not None:
+                    self.on_settled(update_id)
 
     async def _run(
         self, update: object, ctx: Any, send: Coroutine[Any, Any, object], apology: bool
@@ -86,7 +94,10 @@ class Outbox:
             await self._failed(update, ctx, exc, apology)
             return
         except asyncio.CancelledError:
-            self.dropped += 1
+            if asyncio.current_task() in self._handed_back:
+                self.handed_back += 1
+            else:
+                self.dropped += 1
             raise
         except Exception as exc:  # handed on, as PTB hands a handler's error on
             await self._failed(update, ctx, exc, apology)
@@ -110,14 +121,30 @@ class Outbox:
         while tasks := self._by_update.get(update_id) if isinstance(update_id, int) else None:
             await asyncio.wait(set(tasks))
 
+    def sending(self, update_id: int) -> bool:
+        """Whether sends posted for this update have not all ended yet."""
+        return update_id in self._by_update
+
     @property
     def pending(self) -> int:
         return len(self._tasks)
 
-    async def close(self) -> None:
-        """Wait up to `grace` for what is still queued, then give the rest up, counted and logged."""
+    async def hand_back(self, update_ids: Iterable[int]) -> None:
+        """A stop hands these updates back (the next start handles them again): cancel their sends
+        still queued, so nothing goes out twice, and wait until they have ended."""
+        tasks = {task for update_id in update_ids for task in self._by_update.get(update_id, ())}
+        self._handed_back.update(tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._handed_back.difference_update(tasks)
+
+    async def close(self, timeout: float | None = None) -> None:  # noqa: ASYNC109 (a stop's bound)
+        """Wait up to `grace` (or `timeout`, if shorter) for what is still queued, then give the
+        rest up, counted and logged."""
         if self._tasks:
-            await asyncio.wait(set(self._tasks), timeout=self.grace)
+            wait = self.grace if timeout is None else max(0.0, min(self.grace, timeout))
+            await asyncio.wait(set(self._tasks), timeout=wait)
         if left := set(self._tasks):
             log.warning("stopping: %d queued repl(ies) not sent", len(left))
             for task in left:

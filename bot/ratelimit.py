@@ -28,7 +28,10 @@ waits decides who is held up. Here:
   one that cannot go out by then — refused at once when the chat's queue already reaches past it,
   or found late at the head of the queue — raises `Undeliverable`, is logged (at most one line per
   chat per DROP_LOG_SECONDS, with the count) and counted in ``dropped``. A group that floods the
-  bot thus gets a slower bot in that group only, and the rest of its requests are shed.
+  bot thus gets a slower bot in that group only, and the rest of its requests are shed. A private
+  reply's deadline (a minute) outlasts a 30 s retry_after: a person flood-limited once still gets
+  the answer they asked for, late, and a stop meanwhile hands it back (bot.intake) for the next
+  start to send.
 * **The broadcast lane** (``rate_limit_args={"lane": "broadcast"}``: tips and admin broadcasts)
   never waits long on a chat: a chat that is paused, or whose replies or budget would hold the
   message more than BROADCAST_MAX_WAIT, raises `RetryAfter` and the dispatcher reschedules that
@@ -190,7 +193,7 @@ class LaneRateLimiter(BaseRateLimiter[dict[str, Any]]):
         private_burst: int = 3,
         group_max_rate: int = 20,
         group_time_period: float = 60,
-        reply_deadline: float = 30,
+        reply_deadline: float = 60,
         group_deadline: float = 60,
         max_retries: int = 3,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
