@@ -182,19 +182,29 @@ async def test_debug_logs_hold_ids_and_kinds_not_what_people_wrote(
 async def test_a_stop_hands_back_what_it_could_not_finish_and_the_next_start_answers_it(
     bot: BotHarness,
 ) -> None:
+    """The /help handler has returned; its reply waits in the outbox on a 30 s retry_after, and
+    that keeps the update in hand: the stop cancels the reply and stores the update."""
     user = bot.user("Rahim")
     await user.send("/start")
     bot.api.fail_next("sendMessage", status=429, retry_after=30, chat_id=user.id)
     before = len(user.messages)
-    bot.api.enqueue_update("message", user._text_message(user.user, "/help"))
+    update_id = bot.api.enqueue_update("message", user._text_message(user.user, "/help"))
     while not any(c.error_code == 429 for c in bot.api.calls_to("sendMessage")):
         await bot.api.wait_event(0.01)  # the 429 records no chat event: poll the calls
+    assert bot.app is not None
+    services = bot.app.bot_data.services
+    # the handler is done (its slot free); only the posted reply is left, and it holds the update
+    assert services.outbox.sending(update_id) and services.outbox.pending == 1
+    assert services.inbox.in_hand == 1
     started = time.monotonic()
     await bot.stop()
     took = time.monotonic() - started
-    print(f"\nstop with a reply held by a 30 s retry_after: {took:.1f}s")
+    print(f"\nstop with a reply held in the outbox by a 30 s retry_after: {took:.1f}s")
     assert took < 10
     assert len(user.messages) == before  # nothing was answered
+    # handed back with its update, not dropped: nothing left in the outbox, nothing given up
+    assert services.outbox.handed_back == 1 and services.outbox.dropped == 0
+    assert services.outbox.pending == 0
     await bot.start()
     deadline = time.monotonic() + 5
     while len(user.messages) == before and time.monotonic() < deadline:
@@ -370,7 +380,7 @@ async def test_80_long_messages_at_once_do_not_hold_up_anyone_else(bot: BotHarne
 async def test_ayerpoth_run_stops_within_the_bound_and_the_next_run_sends_the_owed_reply(
     tmp_path: Any,
 ) -> None:
-    """The real process: SIGTERM while a reply waits on a 30 s retry_after."""
+    """The real process: SIGTERM while a reply waits in the outbox on a 30 s retry_after."""
     import signal
     import sys
 
@@ -405,6 +415,8 @@ async def test_ayerpoth_run_stops_within_the_bound_and_the_next_run_sends_the_ow
         assert process.returncode == 0, log
         assert took < 10, log
         assert "1 update(s) handed back" in log and len(user.messages) == before
+        # the reply waiting in the outbox was handed back with its update, not given up
+        assert "not sent" not in log
 
         process = await start(api)
         try:
