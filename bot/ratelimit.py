@@ -65,6 +65,8 @@ BROADCAST = "broadcast"
 UNPACED = frozenset({"answerCallbackQuery", "answerInlineQuery"})
 # Requests that put a new message in a chat: what Telegram's bot-wide and per-chat limits count.
 _NEW_MESSAGES = ("send", "copyMessage", "forwardMessage")
+# Requests that change what a chat shows: queued in that chat (reads such as getChatMember are not).
+_CHAT_WRITES = ("send", "copy", "forward", "edit", "delete", "pin", "unpin", "stop")
 # Priorities of the bot-wide budget, most urgent first.
 PRIVATE, GROUP, BROADCAST_PRIORITY = 0, 1, 2
 # The group window is this much longer than Telegram's (a fraction of the period).
@@ -249,7 +251,7 @@ class LaneRateLimiter(BaseRateLimiter[dict[str, Any]]):
         if endpoint in UNPACED:
             return await callback(*args, **kwargs)
         chat = _chat_key(data.get("chat_id"))
-        if chat is None:
+        if chat is None or not endpoint.startswith(_CHAT_WRITES):  # getChatMember & co.
             return await self._unqueued(callback, args, kwargs, endpoint)
         if (rate_limit_args or {}).get("lane") == BROADCAST:
             return await self._broadcast_request(callback, args, kwargs, endpoint, chat)
@@ -337,7 +339,7 @@ class LaneRateLimiter(BaseRateLimiter[dict[str, Any]]):
         """A reply: in its chat's queue, within the chat's and the bot-wide budget, by a deadline."""
         chat = self._chat(key)
         new = _is_new_message(endpoint)
-        counted = new or chat.group
+        counted = new or (chat.group and endpoint.startswith("edit"))
         now = self._now()
         deadline = now + (self._group_deadline if chat.group else self._reply_deadline)
         if counted and self._ready_at(chat, now, True, chat.queued_counted) > deadline:
@@ -452,7 +454,8 @@ class LaneRateLimiter(BaseRateLimiter[dict[str, Any]]):
         kwargs: dict[str, Any],
         endpoint: str,
     ) -> Result:
-        """Requests about no chat (commands, getMe…): sent at once, a 429 retried a few times."""
+        """Requests that post nothing in a chat (commands, getMe, getChatMember…): sent at once,
+        a 429 retried a few times."""
         attempt = 0
         while True:
             try:
