@@ -178,7 +178,7 @@ def make_settings(tmp_path: Path) -> Callable[..., Settings]:
     return make
 
 
-def unthrottled() -> LaneRateLimiter:
+def unthrottled(clock: Callable[[], float] | None = None) -> LaneRateLimiter:
     """The limiter for a fake without flood emulation: Telegram's budgets per private chat and
     bot-wide lifted (a test may send a hundred messages to one person in a second), the group
     budget and everything else as in production. Tests with flood emulation use the real one."""
@@ -187,6 +187,7 @@ def unthrottled() -> LaneRateLimiter:
         bot_wide_rate=100_000,
         private_rate=100_000,
         private_burst=100_000,
+        clock=clock,
     )
 
 
