@@ -3,6 +3,7 @@
     .venv/bin/python -m bench.run                 # 200 users x 10 actions, every contender
     .venv/bin/python -m bench.run --quick         # 20 users x 5 actions: does it all work?
     .venv/bin/python -m bench.run --dispatch      # tips (broadcast lane) while people tap
+    .venv/bin/python -m bench.run --resilience    # others' latency in a group raid, a flood, a crowd
     .venv/bin/python -m bench.run --only aiogram-menu full-bot full-bot-questions   # search
 
 full-bot-questions is the full bot with everyone typing the questions of tests/search_eval.toml
@@ -26,6 +27,7 @@ import sys
 import tempfile
 import time
 import tomllib
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,12 +36,15 @@ import psutil
 
 from bench.loadgen import BenchAPI, Person, Results, run_people
 from bench.seed import seed_store
+from bot.config import Settings
+from bot.content import load_library
 from bot.fakeapi import FloodRules
 from bot.fakeapi.models import Call
 
 PY = sys.executable
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = Path(tempfile.gettempdir()) / "ayerpoth-bench"
+CONTENT = load_library(Settings().content_dir)
 QUESTIONS = tuple(
     case["q"]
     for case in tomllib.loads((ROOT / "tests" / "search_eval.toml").read_text("utf-8"))["case"]
@@ -275,6 +280,113 @@ async def dispatch(
             }
 
 
+APOLOGY = CONTENT.t("bn", "error")
+
+
+async def resilience(seconds: float, arrivals: int, others: int) -> list[dict[str, Any]]:
+    """Issue 14, in one run against one bot process, Telegram's limits emulated (edits free):
+
+    baseline: `others` people tapping at a human pace; raid: the same while one member of a group
+    sends /methods 4 times a second; flood: the same while one person sends 200 messages in 2 s;
+    arrivals: `arrivals` new people send /start at once, then tap three buttons each. A tap must
+    be answered within 10 s (the fake refuses later answers, as Telegram does).
+    """
+    api = BenchAPI(flood=FloodRules(count_edits=False), callback_timeout=10.0)
+    rows: list[dict[str, Any]] = []
+    async with api:
+        people = people_for(api, others, seed=3)
+        with tempfile.TemporaryDirectory() as folder:
+            workdir = Path(folder)
+            await seed_store(workdir / "bot.sqlite3", 10_000, cache=CACHE)
+            contender = next(c for c in CONTENDERS if c.name == "full-bot")
+            process = BotProcess(contender, api, workdir, {})
+            try:
+                flood, api.flood = api.flood, None
+                await wait_ready(people[0])
+                await run_people(people, 1, taps=False)
+                api.flood = flood
+
+                async def phase(name: str, noise: Callable[[], Awaitable[Any]] | None) -> None:
+                    stop = asyncio.Event()
+                    asyncio.get_running_loop().call_later(seconds, stop.set)
+                    floods = api.flood_rejections
+                    noisy = asyncio.create_task(noise()) if noise else None
+                    results, elapsed = await run_people(
+                        people, 0, taps=True, think=(0.5, 1.5), stop=stop
+                    )
+                    extra = await noisy if noisy else {}
+                    rows.append(
+                        {
+                            "name": name,
+                            **results.summary(elapsed),
+                            "apologies": apologies(api, [p.driver.id for p in people]),
+                            "floods": api.flood_rejections - floods,
+                            **extra,
+                        }
+                    )
+                    print(json.dumps(rows[-1]), file=sys.stderr)
+
+                async def raid() -> dict[str, Any]:
+                    group = api.group("Raid")
+                    group.chat.bot_status = "member"
+                    raider = api.private_user("Raider")
+                    count = int(4 * seconds)
+                    for _ in range(count):
+                        group.send_nowait(raider, "/methods")
+                        await asyncio.sleep(0.25)
+                    await asyncio.sleep(2)
+                    return {
+                        "noise": f"{count} /methods",
+                        "noise_answered": len(api.sent_to(group.id)),
+                    }
+
+                async def flood_user() -> dict[str, Any]:
+                    spammer = api.private_user("Spammer")
+                    for i in range(200):
+                        spammer.send_nowait(f"freelancing {i}")
+                        await asyncio.sleep(0.01)
+                    await asyncio.sleep(seconds / 2)
+                    return {"noise": "200 messages", "noise_answered": len(api.sent_to(spammer.id))}
+
+                await phase("others-baseline", None)
+                await phase("others-during-raid", raid)
+                await phase("others-during-flood", flood_user)
+
+                crowd = [
+                    Person(api, api.private_user(f"New{i}"), random.Random(i), patience=60)
+                    for i in range(arrivals)
+                ]
+                floods, late = api.flood_rejections, api.late_answers
+                results, began = Results(), time.perf_counter()
+                await asyncio.gather(*(person.say("/start", results) for person in crowd))
+                starts = results.summary(time.perf_counter() - began)
+                taps, tap_seconds = await run_people(crowd, 3, taps=True)
+                rows.append(
+                    {
+                        "name": f"arrivals-{arrivals}",
+                        **starts,
+                        "answered": len(results.latencies),
+                        "lost": results.lost + taps.lost,
+                        "errors": starts["errors"] + taps.summary(tap_seconds)["errors"],
+                        "tap_p99_ms": taps.summary(tap_seconds)["p99_ms"],
+                        "late_answers": api.late_answers - late,
+                        "apologies": apologies(api, [p.driver.id for p in crowd]),
+                        "floods": api.flood_rejections - floods,
+                    }
+                )
+                print(json.dumps(rows[-1]), file=sys.stderr)
+            finally:
+                await process.stop()
+    base, raid_row = rows[0], rows[1]
+    raid_row["target_p99_ms"] = 2 * base["p99_ms"] + 1000
+    rows[2]["target_p99_ms"] = raid_row["target_p99_ms"]
+    return rows
+
+
+def apologies(api: BenchAPI, chats: list[int]) -> int:
+    return sum(1 for chat in chats for m in api.sent_to(chat) if m.text == APOLOGY)
+
+
 def _unchanged(call: Call) -> bool:
     return "not modified" in (call.description or "")
 
@@ -298,6 +410,22 @@ THROUGHPUT_COLUMNS = (
     "lost",
     "rejected_400",
     "unchanged",
+)
+RESILIENCE_COLUMNS = (
+    "name",
+    "replies",
+    "p50_ms",
+    "p99_ms",
+    "target_p99_ms",
+    "lost",
+    "errors",
+    "apologies",
+    "floods",
+    "noise",
+    "noise_answered",
+    "answered",
+    "tap_p99_ms",
+    "late_answers",
 )
 DISPATCH_COLUMNS = (
     "name",
@@ -334,6 +462,10 @@ def main() -> None:
     parser.add_argument(
         "--dispatch", action="store_true", help="the tips-while-tapping run instead"
     )
+    parser.add_argument(
+        "--resilience", action="store_true", help="a group raid, a flood and a crowd instead"
+    )
+    parser.add_argument("--arrivals", type=int, default=500, help="new people (--resilience)")
     parser.add_argument("--recipients", type=int, default=10_000, help="due tips (--dispatch)")
     parser.add_argument("--seconds", type=float, default=60, help="measured time (--dispatch)")
     parser.add_argument("--quick", action="store_true", help="a small, fast run")
@@ -343,9 +475,17 @@ def main() -> None:
     if args.quick:
         args.users, args.actions, args.store_users = 20, 5, 10_000
         args.recipients, args.seconds = 500, 8
+        args.arrivals = 100
     rows: list[dict[str, Any]] = []
     if args.profile:
         args.profile.mkdir(parents=True, exist_ok=True)
+    if args.resilience:
+        seconds = 10 if args.quick else 30
+        rows = asyncio.run(resilience(seconds, args.arrivals, min(args.users, 20)))
+        print(table(rows, RESILIENCE_COLUMNS))
+        if args.json:
+            args.json.write_text(json.dumps(rows, indent=2))
+        return
     if args.dispatch:
         # the same taps with no tips due: the replies' own latency, to compare with
         runs = (("lanes", 0), ("lanes", args.recipients), ("single", args.recipients))

@@ -35,9 +35,10 @@ from bot.commands import publish_commands
 from bot.config import Settings
 from bot.content import Library, load_library
 from bot.context import AppContext, BotData, Services, update_language, utc_now
-from bot.errors import on_error
+from bot.errors import on_error, send_failed
 from bot.guard import GUARD_GROUP, guard
 from bot.intake import HANDLER_GRACE, STOP_BOUND, Inbox, LedgerProcessor, Poller, WebhookServer
+from bot.outbox import Outbox
 from bot.persistence import SQLitePersistence
 from bot.ratelimit import LaneRateLimiter
 from bot.request import build_requests
@@ -81,19 +82,22 @@ def build_application(
     library: Library | None = None,
     update_processor: BaseUpdateProcessor | None = None,
     clock: Callable[[], datetime] = utc_now,
+    rate_limiter: LaneRateLimiter | None = None,
 ) -> BotApplication:
     """The whole bot, ready for `running()` (or `serve()`); no network used yet.
 
     The store is opened by the caller, in the event loop the bot will run in: PTB loads
     persistence from it before any start-up hook could open it. Sets the process's GIL switch
-    interval (GIL_SWITCH_INTERVAL).
+    interval (GIL_SWITCH_INTERVAL). `rate_limiter` replaces the default one (tests scale its
+    budgets and clock).
     """
     if settings.bot_token is None:
         raise ValueError("BOT_TOKEN is required to build the application")
     sys.setswitchinterval(GIL_SWITCH_INTERVAL)
     library = library or load_library(settings.content_dir)
     request, get_updates_request = build_requests(settings.http_backend)
-    inbox = Inbox()
+    outbox = Outbox(on_failure=send_failed)
+    inbox = Inbox(outbox)  # an update is in hand until the replies it posted are out
     processor = LedgerProcessor(
         update_processor or SimpleUpdateProcessor(CONCURRENT_UPDATES), inbox
     )
@@ -110,7 +114,7 @@ def build_application(
         )
         .request(request)
         .get_updates_request(get_updates_request)
-        .rate_limiter(LaneRateLimiter(broadcast_rate=settings.broadcast_rate))
+        .rate_limiter(rate_limiter or LaneRateLimiter(broadcast_rate=settings.broadcast_rate))
         .persistence(SQLitePersistence(store, store_data=PersistenceInput(bot_data=False)))
         .context_types(ContextTypes(context=AppContext, bot_data=BotData))
         .concurrent_updates(processor)
@@ -120,7 +124,9 @@ def build_application(
     )
     application: BotApplication = builder.build()
     inbox.attach(application)
-    application.bot_data.services = Services(settings, library, store, clock, inbox=inbox)
+    application.bot_data.services = Services(
+        settings, library, store, clock, inbox=inbox, outbox=outbox
+    )
     register_handlers(application)
     return application
 
@@ -225,8 +231,9 @@ async def running(
 
     Start: PTB's initialize and start, then the updates a previous stop handed back, then new
     updates. Stop, within `bound` seconds: take no more updates, give the ones in hand `grace`
-    seconds, store what is left for the next start (only then confirm the offset to Telegram),
-    stop PTB and close the store, whatever fails on the way.
+    seconds (an update is in hand until the replies it posted to the outbox are out), store what
+    is left for the next start and cancel its queued replies (only then confirm the offset to
+    Telegram), stop PTB and close the store, whatever fails on the way.
     """
     services = application.bot_data.services
     source = intake(application, poll_timeout=poll_timeout)
@@ -268,7 +275,7 @@ async def _stop(
         await source.stop()
         if started and not await inbox.drain(grace):
             log.warning("%d update(s) still in hand after %.0fs", inbox.in_hand, grace)
-        left = inbox.hand_back()
+        left = await inbox.hand_back()
         stored = True
         if left:
             try:
@@ -293,6 +300,9 @@ async def _stop(
                 log.error("PTB did not stop within %.0fs; shutting down anyway", bound)
             if application.post_stop is not None:
                 await application.post_stop(application)
+        # Replies posted by no update in hand (an error handler's apology for one handed back):
+        # out within what is left of the bound, or given up and logged.
+        await services.outbox.close(deadline - loop.time() - 0.5)
         await application.shutdown()
     finally:
         if application.post_shutdown is not None:

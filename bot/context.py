@@ -15,6 +15,7 @@ from telegram.ext import Application, CallbackContext, ExtBot
 from bot.config import LANGUAGES, Settings
 from bot.content import Library
 from bot.intake import Inbox
+from bot.outbox import Outbox
 
 if TYPE_CHECKING:
     from bot.store import Store
@@ -89,6 +90,7 @@ class Services:
     answered: AnsweredQueries = field(default_factory=AnsweredQueries)
     screens: ShownScreens = field(default_factory=ShownScreens)
     inbox: Inbox = field(default_factory=Inbox)  # updates in hand, and those PTB could not read
+    outbox: Outbox = field(default_factory=Outbox)  # replies posted and not yet sent
 
 
 async def user_language(services: Services, user_id: int, *, hint: str | None = None) -> str:

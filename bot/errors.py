@@ -6,7 +6,7 @@ import logging
 import sqlite3
 
 from telegram import Update
-from telegram.error import Forbidden, TelegramError
+from telegram.error import Forbidden
 
 from bot.context import AppContext, update_language
 from bot.ui import StaleButton, answer
@@ -26,18 +26,34 @@ async def on_error(update: object, ctx: AppContext) -> None:
         return
     update_id = update.update_id if isinstance(update, Update) else None
     log.error("update %s failed: %r", update_id, ctx.error, exc_info=ctx.error)
-    if not isinstance(update, Update) or isinstance(ctx.error, Forbidden):
+    if isinstance(update, Update) and not isinstance(ctx.error, Forbidden):
+        await apologise(update, ctx)
+
+
+async def send_failed(update: object, ctx: AppContext, error: Exception) -> None:
+    """A reply posted to the outbox failed (not flood control: that is never apologised for)."""
+    update_id = update.update_id if isinstance(update, Update) else None
+    if isinstance(error, Forbidden):  # blocked, or removed from the group: nobody to tell
+        log.info("update %s: reply refused: %s", update_id, error)
         return
+    log.error("update %s failed: %r", update_id, error, exc_info=error)
+    if isinstance(update, Update):
+        await apologise(update, ctx)
+
+
+async def apologise(update: Update, ctx: AppContext) -> None:
+    """The apology, posted like any reply: the tap's answer if still owed, else a message in private.
+
+    Also for a tap already answered (the spinner stopped) whose screen then failed. If the
+    apology itself fails, that is only logged.
+    """
     query = update.callback_query
-    try:
-        if query is not None and query.id not in ctx.services.answered:
-            await answer(update, ctx, ctx.t("error"))
-        elif (
-            update.effective_message is not None
-            and update.effective_chat is not None
-            and update.effective_chat.type == "private"
-        ):
-            # Also a tap already answered (the spinner stopped) whose screen then failed.
-            await update.effective_chat.send_message(ctx.t("error"))
-    except TelegramError as exc:
-        log.warning("could not apologise for update %s: %s", update_id, exc)
+    if query is not None and query.id not in ctx.services.answered:
+        await answer(update, ctx, ctx.t("error"), apology=True)
+    elif (
+        update.effective_message is not None
+        and update.effective_chat is not None
+        and update.effective_chat.type == "private"
+    ):
+        send = update.effective_chat.send_message(ctx.t("error"))
+        ctx.services.outbox.post(update, ctx, send, apology=True)

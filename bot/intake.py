@@ -11,9 +11,12 @@ however long that takes. Here:
 
 * every raw update is parsed by itself; one PTB cannot read is logged once (its id, kind and field
   names, never its text), counted in `Inbox.skipped` and skipped, and the offset moves past it;
-* `Inbox` knows every update accepted and not yet handled (as the raw JSON Telegram sent). On a
-  stop, what is not done within `HANDLER_GRACE` is cancelled and stored (`Store.hold_updates`);
-  the next start handles it first. Only then is the last offset confirmed to Telegram;
+* `Inbox` knows every update accepted and not yet handled (as the raw JSON Telegram sent). An
+  update is handled when its handlers have returned *and* the replies they posted to the outbox
+  (`bot.outbox`) have ended, so a reply still waiting on flood control keeps its update in hand
+  (not its handler slot). On a stop, what is not done within `HANDLER_GRACE` is cancelled
+  (handler and queued replies) and stored (`Store.hold_updates`); the next start handles it
+  first. Only then is the last offset confirmed to Telegram;
 * `WebhookServer` checks path, method and secret from the headers alone, refuses bodies over
   `WEBHOOK_MAX_BODY` by their Content-Length, gives every client `WEBHOOK_CLIENT_TIMEOUT` seconds
   for its headers and body, and serves at most `WEBHOOK_MAX_CONNECTIONS` connections at once.
@@ -37,6 +40,8 @@ from telegram.ext import Application, BaseUpdateProcessor
 if TYPE_CHECKING:
     from collections.abc import Awaitable
 
+    from bot.outbox import Outbox
+
 log = logging.getLogger(__name__)
 
 # What the bot serves; bot.guard ignores the rest even if a server sends it anyway.
@@ -56,11 +61,19 @@ SECRET_HEADER = "x-telegram-bot-api-secret-token"
 
 
 class Inbox:
-    """The updates accepted and not yet handled, by update_id, kept as the raw JSON received."""
+    """The updates accepted and not yet handled, by update_id, kept as the raw JSON received.
 
-    def __init__(self) -> None:
+    With an `outbox`, an update whose handlers returned stays in hand until its posted replies
+    have ended (`Outbox.on_settled`).
+    """
+
+    def __init__(self, outbox: Outbox | None = None) -> None:
         self.skipped = 0  # updates PTB could not read
+        self.outbox = outbox
+        if outbox is not None:
+            outbox.on_settled = self._settled
         self._raw: dict[int, dict[str, Any]] = {}
+        self._sending: set[int] = set()  # handled, their replies still in the outbox
         self._tasks: dict[int, asyncio.Task[Any]] = {}
         self._application: Application[Any, Any, Any, Any, Any, Any] | None = None
         self._seen_replayed: set[int] = set()
@@ -127,10 +140,24 @@ class Inbox:
         return True
 
     def finished(self, update: object) -> None:
+        """The handlers are done with `update`; it is done when its replies are out too."""
         if not isinstance(update, Update):
             return
-        self._tasks.pop(update.update_id, None)
-        done = self._raw.pop(update.update_id, None) is not None
+        update_id = update.update_id
+        self._tasks.pop(update_id, None)
+        if update_id in self._raw and self.outbox is not None and self.outbox.sending(update_id):
+            self._sending.add(update_id)
+            return
+        self._done(update_id)
+
+    def _settled(self, update_id: int) -> None:
+        """The outbox has ended the last reply posted for this update."""
+        if update_id in self._sending:
+            self._sending.discard(update_id)
+            self._done(update_id)
+
+    def _done(self, update_id: int) -> None:
+        done = self._raw.pop(update_id, None) is not None
         if done and not self._raw and self._drained is not None:
             self._drained.set()
 
@@ -150,10 +177,13 @@ class Inbox:
             self._drained = None
         return True
 
-    def hand_back(self) -> list[dict[str, Any]]:
-        """Stop handling what is left: cancel its tasks and return its raw JSON, oldest first."""
-        left = [self._raw[update_id] for update_id in sorted(self._raw)]
+    async def hand_back(self) -> list[dict[str, Any]]:
+        """Stop handling what is left: cancel its tasks and the replies it posted that are still
+        in the outbox, and return its raw JSON, oldest first."""
+        ids = sorted(self._raw)
+        left = [self._raw[update_id] for update_id in ids]
         self._raw.clear()
+        self._sending.clear()
         self._closed = True
         if self._application is not None:  # queued, not yet picked up by PTB
             queue = self._application.update_queue
@@ -163,6 +193,8 @@ class Inbox:
         for task in self._tasks.values():
             task.cancel()
         self._tasks.clear()
+        if self.outbox is not None:
+            await self.outbox.hand_back(ids)
         return left
 
 

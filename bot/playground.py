@@ -79,11 +79,9 @@ async def _chat(
                 webhook_url=None,
             )
             store = await open_store(local.database_url)
-            application = build_application(
-                local,
-                store,
-                update_processor=TrackingUpdateProcessor(4, on_processed=api.notify_processed),
-            )
+            processor = TrackingUpdateProcessor(4, on_processed=api.notify_processed)
+            application = build_application(local, store, update_processor=processor)
+            processor.settled = application.bot_data.services.outbox.settled
             async with running(application, poll_timeout=1):
                 user = api.private_user("You", language_code=settings.default_language)
                 session = PlaygroundSession(api, user, stdout, color=color)

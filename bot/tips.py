@@ -5,6 +5,10 @@ so a crashed sender's claims come back), sends them through the rate limiter's b
 (its own BROADCAST_RATE budget, so people tapping buttons are not queued behind tips), and records
 each result in one transaction. A crash between sending and recording repeats at most that one
 message. Admin broadcasts go through the same loop.
+
+A chat that is flood-limited (a 429, or the limiter says it is paused or busy) is not waited for:
+its claim is released with ``retry_at = now + retry_after`` and the others go on. A slow chat
+(a send that times out) holds one of SENDERS; the next batch is claimed while it is out.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from datetime import datetime, timedelta
 from typing import Any, TypeAlias, TypeVar
 from zoneinfo import ZoneInfo
@@ -197,17 +201,31 @@ class Dispatcher:
         self,
         bot: AnyBot,
         claim: Callable[[], Awaitable[Sequence[Claim]]],
-        deliver: Callable[[AnyBot, Claim], Awaitable[None]],
+        deliver: Callable[[AnyBot, Claim], Coroutine[Any, Any, None]],
     ) -> None:
-        gate = asyncio.Semaphore(SENDERS)
+        """Claim and send until nothing is due: SENDERS at once, the next batch claimed while the
+        last ones are still out, so one slow or flood-limited chat holds up only itself."""
+        sending: set[asyncio.Task[None]] = set()
 
-        async def one(item: Claim) -> None:
-            async with gate:
-                if not self._unrecorded:  # else stop sending: the lease brings the rest back
-                    await deliver(bot, item)
+        async def wait_for_room(room: int) -> None:
+            while len(sending) > room:
+                done, _ = await asyncio.wait(sending, return_when=asyncio.FIRST_COMPLETED)
+                sending.difference_update(done)
+                for task in done:
+                    task.result()  # a database error stops the run (the lease brings it back)
 
-        while not self._unrecorded and (batch := await claim()):
-            await asyncio.gather(*(one(item) for item in batch))
+        try:
+            while not self._unrecorded and (batch := await claim()):
+                for item in batch:
+                    await wait_for_room(SENDERS - 1)
+                    if self._unrecorded:  # stop sending: the lease brings the rest back
+                        break
+                    sending.add(asyncio.create_task(deliver(bot, item)))
+            await wait_for_room(0)
+        finally:
+            for task in sending:
+                task.cancel()
+            await asyncio.gather(*sending, return_exceptions=True)
 
     async def _claim_tips(self) -> list[TipClaim]:
         store, now = self.services.store, self.services.clock()
@@ -235,8 +253,8 @@ class Dispatcher:
                 return DeliveryStatus.BLOCKED
             log.error("message to %s refused: %s", chat_id, exc.message)
             return DeliveryStatus.FAILED
-        except RetryAfter as exc:  # the limiter already retried; try again after Telegram's wait
-            return max(retry, retry_delay(exc))
+        except RetryAfter as exc:  # this chat is flood-limited (or busy): later, nobody else waits
+            return retry_delay(exc)
         except TelegramError as exc:  # network trouble, 5xx, timeouts: try again later
             log.warning("message to %s not sent, will retry: %s", chat_id, exc)
             return retry

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Coroutine, Iterable, Sequence
 from functools import lru_cache
+from typing import Any
 
 from telegram import (
     InlineKeyboardButton,
@@ -16,7 +16,6 @@ from telegram import (
     Update,
 )
 from telegram.constants import ParseMode
-from telegram.error import BadRequest
 from telegram.helpers import create_deep_linked_url
 from telegram.warnings import PTBUserWarning
 
@@ -95,12 +94,26 @@ def nav_row(ctx: AppContext, back: str | None = None) -> Row:
     return [button(ctx.t("btn.back"), back), home]
 
 
+def post(update: Update, ctx: AppContext, send: Coroutine[Any, Any, object]) -> None:
+    """Send without waiting (`bot.outbox`): the handler's update slot is free at once.
+
+    The chat's queue keeps the order of what one chat is sent; a failure gets the apology.
+    """
+    ctx.services.outbox.post(update, ctx, send)
+
+
 async def answer(
-    update: Update, ctx: AppContext, text: str | None = None, *, alert: bool = False
+    update: Update,
+    ctx: AppContext,
+    text: str | None = None,
+    *,
+    alert: bool = False,
+    apology: bool = False,
 ) -> None:
     """Answer the tapped button once; Telegram shows a spinner until we do.
 
     Without a text of its own, the answer carries the popup the handler set with `ctx.notify`.
+    The answer is sent at once (answers are never flood-limited) but not waited for.
     """
     query = update.callback_query
     answered = ctx.services.answered
@@ -110,43 +123,53 @@ async def answer(
     if text is None and ctx.notice is not None:
         text, alert = ctx.notice, ctx.notice_alert
     # UI strings are HTML (names escaped); a callback answer is shown as plain text.
-    await query.answer(parse_html(text).plain if text else None, show_alert=alert)
+    send = query.answer(parse_html(text).plain if text else None, show_alert=alert)
+    ctx.services.outbox.post(update, ctx, send, apology=apology)
 
 
 async def show(
     update: Update, ctx: AppContext, text: str, markup: InlineKeyboardMarkup | None
 ) -> None:
-    """Edit the message whose button was tapped (navigation), or send a new one (commands)."""
+    """Edit the message whose button was tapped (navigation), or send a new one (commands).
+
+    Returns at once: the answer goes first (never queued), the screen joins its chat's queue.
+    """
     query = update.callback_query
     if query is not None and query.message is not None and query.message.is_accessible:
+        await answer(update, ctx)
         key = (query.message.chat.id, query.message.message_id)
         fingerprint = hash((text, markup))
         screens = ctx.services.screens
         if _already_shown(query.message, text, markup) or screens.shows(key, fingerprint):
             # A second tap on the same button (or one in flight with the tap that drew this
-            # screen): Telegram would refuse the edit.
-            await answer(update, ctx)
+            # screen, or whose edit still waits in the outbox): Telegram would refuse the edit.
             return
+        # Marked now, while the edit waits in its chat's queue; "not modified" (the same screen
+        # _already_shown could not tell apart) is ignored by the outbox.
         edit = screens.editing(key, fingerprint)
-        # The answer and the edit are independent: sent together, the user waits one round trip.
-        answered, edited = await asyncio.gather(
-            answer(update, ctx),
-            _edit(ctx, key[0], key[1], text, markup),
-            return_exceptions=True,
-        )
-        screens.edited(key, edit, ok=not isinstance(edited, BaseException))
-        for outcome in (answered, edited):
-            # "not modified": the same screen that _already_shown could not tell apart.
-            if isinstance(outcome, BaseException) and not (
-                isinstance(outcome, BadRequest) and "not modified" in outcome.message
-            ):
-                raise outcome
+        post(update, ctx, _edit_screen(ctx, key, edit, text, markup))
         return
     if query is not None:  # also when its message is too old to edit: the spinner must stop
         await answer(update, ctx)
     message = update.effective_message
     if message is not None:
-        await message.reply_text(text, reply_markup=markup)
+        post(update, ctx, message.reply_text(text, reply_markup=markup))
+
+
+async def _edit_screen(
+    ctx: AppContext,
+    key: tuple[int, int],
+    edit: int,
+    text: str,
+    markup: InlineKeyboardMarkup | None,
+) -> None:
+    """The posted edit: tells `ShownScreens` how it went (only a success keeps the screen)."""
+    ok = False
+    try:
+        await _edit(ctx, key[0], key[1], text, markup)
+        ok = True
+    finally:
+        ctx.services.screens.edited(key, edit, ok=ok)
 
 
 async def _edit(

@@ -27,7 +27,7 @@ from telegram.warnings import PTBUserWarning
 from bot import callbacks
 from bot.context import AppContext
 from bot.tips import dispatch_soon
-from bot.ui import StaleButton, button, keyboard, show
+from bot.ui import StaleButton, button, keyboard, post, show
 
 WRITING, CONFIRMING = range(2)
 AUDIENCES = {"all": None, "bn": "bn", "en": "en"}
@@ -80,7 +80,7 @@ async def preview(update: Update, ctx: AppContext) -> int:
     draft = message.message_id  # unique in the admin's chat: the draft's number
     # Telegram's own formatting, as valid HTML
     ctx.user_data["broadcast"] = {"draft": draft, "text": message.text_html}
-    await message.reply_text(message.text_html)
+    post(update, ctx, message.reply_text(message.text_html))
     rows = [
         [button(ctx.t("btn.broadcast_all"), callbacks.broadcast(draft, "all"))],
         [
@@ -89,7 +89,11 @@ async def preview(update: Update, ctx: AppContext) -> int:
         ],
         [button(ctx.t("btn.cancel"), callbacks.broadcast(draft, "no"))],
     ]
-    await message.reply_text(ctx.t("admin.broadcast_preview"), reply_markup=keyboard(rows))
+    post(
+        update,
+        ctx,
+        message.reply_text(ctx.t("admin.broadcast_preview"), reply_markup=keyboard(rows)),
+    )
     return CONFIRMING
 
 

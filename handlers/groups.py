@@ -25,7 +25,7 @@ from bot import callbacks
 from bot.commands import GROUP_COMMANDS, bot_commands
 from bot.config import LANGUAGES
 from bot.context import AppContext
-from bot.ui import answer, button, keyboard, open_in_bot, pairs, show
+from bot.ui import answer, button, keyboard, open_in_bot, pairs, post, show
 
 GROUP_TYPES = (ChatType.GROUP, ChatType.SUPERGROUP)
 
@@ -62,7 +62,7 @@ async def membership(update: Update, ctx: AppContext) -> None:
         await ctx.store.upsert_group(chat.id, chat.title or "", now=ctx.now())
         # A new stay starts in the default language: drop a menu left from an earlier one.
         await ctx.bot.delete_my_commands(scope=BotCommandScopeChat(chat.id))
-        await ctx.bot.send_message(chat.id, ctx.t("group.welcome"))
+        post(update, ctx, ctx.bot.send_message(chat.id, ctx.t("group.welcome")))
     elif was_in and not is_in:
         await ctx.store.remove_group(chat.id)
 

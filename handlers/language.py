@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from telegram import BotCommandScopeChat, Update
 from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, filters
 
@@ -11,7 +9,7 @@ from bot import callbacks
 from bot.commands import PRIVATE_COMMANDS, bot_commands
 from bot.config import LANGUAGES
 from bot.context import AppContext
-from bot.ui import show
+from bot.ui import post, show
 from handlers.menu import main_menu
 
 
@@ -26,13 +24,15 @@ async def switch_language(update: Update, ctx: AppContext) -> None:
     ctx.notify(ctx.t("language_changed"))
     # The command menu follows the chosen language, whatever the Telegram app's language is;
     # it is set while the new menu is shown, so the person does not wait for both in turn.
-    await asyncio.gather(
+    post(
+        update,
+        ctx,
         ctx.bot.set_my_commands(
             bot_commands(ctx.library, ctx.lang, PRIVATE_COMMANDS),
             scope=BotCommandScopeChat(user.id),
         ),
-        show(update, ctx, f"{ctx.t('language_changed')}\n\n{ctx.t('menu')}", main_menu(ctx)),
     )
+    await show(update, ctx, f"{ctx.t('language_changed')}\n\n{ctx.t('menu')}", main_menu(ctx))
 
 
 def handlers() -> list[BaseHandler[Update, AppContext, None]]:

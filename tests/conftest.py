@@ -22,6 +22,7 @@ from bot.config import Settings
 from bot.content import Library, load_library
 from bot.fakeapi import BotMessage, FakeBotAPI, FloodRules, TrackingUpdateProcessor, UserDriver
 from bot.logs import RedactingFormatter
+from bot.ratelimit import LaneRateLimiter
 from bot.store import SQLiteStore, open_store
 from bot.tips import JOB_NAME, Dispatcher
 
@@ -69,11 +70,19 @@ class Clock:
 class BotHarness:
     """The fake Bot API plus the real application, restartable on the same database."""
 
-    def __init__(self, api: FakeBotAPI, settings: Settings, clock: Clock, library: Library) -> None:
+    def __init__(
+        self,
+        api: FakeBotAPI,
+        settings: Settings,
+        clock: Clock,
+        library: Library,
+        limiter: Callable[[], LaneRateLimiter] | None = None,
+    ) -> None:
         self.api = api
         self.settings = settings
         self.clock = clock
         self.library = library
+        self.limiter = limiter  # builds the rate limiter for each start (budgets scaled)
         self.app: BotApplication | None = None
         self.store: SQLiteStore | None = None
         self._stack: AsyncExitStack | None = None
@@ -81,13 +90,17 @@ class BotHarness:
     async def start(self) -> None:
         self._stack = AsyncExitStack()
         self.store = await open_store(self.settings.database_url)
+        processor = TrackingUpdateProcessor(8, on_processed=self.api.notify_processed)
         self.app = build_application(
             self.settings,
             self.store,
             library=self.library,
-            update_processor=TrackingUpdateProcessor(8, on_processed=self.api.notify_processed),
+            update_processor=processor,
             clock=self.clock,
+            rate_limiter=self.limiter() if self.limiter else None,
         )
+        # An update is done when the replies its handlers posted are out (bot.outbox).
+        processor.settled = self.app.bot_data.services.outbox.settled
         await self._stack.enter_async_context(running(self.app, poll_timeout=1))
 
     async def stop(self) -> None:
@@ -165,17 +178,34 @@ def make_settings(tmp_path: Path) -> Callable[..., Settings]:
     return make
 
 
+def unthrottled(clock: Callable[[], float] | None = None) -> LaneRateLimiter:
+    """The limiter for a fake without flood emulation: Telegram's budgets per private chat and
+    bot-wide lifted (a test may send a hundred messages to one person in a second), the group
+    budget and everything else as in production. Tests with flood emulation use the real one."""
+    return LaneRateLimiter(
+        broadcast_rate=Settings().broadcast_rate,
+        bot_wide_rate=100_000,
+        private_rate=100_000,
+        private_burst=100_000,
+        clock=clock,
+    )
+
+
 @asynccontextmanager
 async def bot_against_fake(
     make_settings: Callable[..., Settings],
     clock: Clock,
     *,
     flood: FloodRules | bool = False,
+    limiter: Callable[[], LaneRateLimiter] | None = None,
+    api_options: dict[str, Any] | None = None,
     **env: str,
 ) -> AsyncIterator[BotHarness]:
     """The running bot against a fresh fake Bot API, with extra settings (`ADMIN_IDS=...`)."""
-    async with FakeBotAPI(flood=flood) as api:
-        harness = BotHarness(api, make_settings(api, **env), clock, CONTENT)
+    async with FakeBotAPI(flood=flood, **(api_options or {})) as api:
+        if limiter is None and not flood:
+            limiter = unthrottled
+        harness = BotHarness(api, make_settings(api, **env), clock, CONTENT, limiter)
         await harness.start()
         try:
             yield harness

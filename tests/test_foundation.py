@@ -131,6 +131,8 @@ async def test_ayerpoth_run_answers_and_stops_cleanly_on_sigterm(tmp_path: Path)
         log = (stdout + stderr).decode()
         assert process.returncode == 0, log
         assert "ready" in log and "DEBUG" in log
+        # the reply went out through the outbox before the stop: nothing handed back or given up
+        assert "handed back" not in log and "not sent" not in log
         assert api.token not in log and api.token.split(":")[1] not in log
         assert os.stat(tmp_path / "run.sqlite3").st_mode & 0o077 == 0
 

@@ -1,13 +1,18 @@
-"""The two-lane rate limiter (bot.ratelimit): replies are not queued behind broadcasts, every 429
-is honoured, and answers to button taps are never held back.
+"""The scheduler (bot.ratelimit): per-chat queues and budgets, the bot-wide budget by priority,
+429s that delay only their chat, deadlines instead of silent drops, and a broadcast lane that
+never waits on a chat.
 
-Waiting is observed, not done: `sleep` is injected and blocks on an event the test controls.
+Time is virtual: the limiter's `sleep` and `clock` are injected, and `VirtualTime.run` moves the
+clock to the next sleeper only when every task is blocked. No test here waits for real.
 """
 
 from __future__ import annotations
 
 import asyncio
+import heapq
+import itertools
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -16,51 +21,77 @@ from telegram.error import RetryAfter
 
 from bot.config import Settings
 from bot.fakeapi import FakeBotAPI, FloodRules
-from bot.ratelimit import LaneRateLimiter
+from bot.ratelimit import LaneRateLimiter, Undeliverable
 
 BROADCAST = {"lane": "broadcast"}
 
 
-class Gate:
-    """An injected `sleep` and clock: sleeping records the delay and waits for `open()`."""
+class VirtualTime:
+    """A discrete-event clock: sleepers wake in order of their wake-up time, none waits for real."""
 
     def __init__(self) -> None:
         self.now = 0.0
-        self.sleeps: list[float] = []
-        self._opened = asyncio.Event()
-        self._asleep = asyncio.Event()
+        self._sleepers: list[tuple[float, int, asyncio.Future[None]]] = []
+        self._seq = itertools.count()
 
     def clock(self) -> float:
         return self.now
 
     async def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self._asleep.set()
-        await self._opened.wait()
-        self.now += seconds
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._sleepers, (self.now + max(seconds, 0.0), next(self._seq), future))
+        await future
 
-    async def someone_sleeps(self) -> None:
-        await self._asleep.wait()
-        self._asleep.clear()
+    async def run(self, *tasks: asyncio.Future[Any]) -> None:
+        """Run until `tasks` are done, moving time on whenever everything else is blocked."""
+        while True:
+            await settle()
+            if all(task.done() for task in tasks):
+                return
+            while self._sleepers and self._sleepers[0][2].cancelled():
+                heapq.heappop(self._sleepers)
+            if not self._sleepers:
+                raise AssertionError("deadlock: nothing sleeps and the tasks are not done")
+            wake, _, future = heapq.heappop(self._sleepers)
+            self.now = max(self.now, wake)
+            future.set_result(None)
 
-    def open(self) -> None:
-        self._opened.set()
+
+async def settle() -> None:
+    """Let every task run until it waits on something.
+
+    Quiescent when, after a turn of the loop, nothing else is ready to run (CPython's ready
+    queue is empty); capped so that a busy loop fails the test instead of hanging it.
+    """
+    loop = asyncio.get_running_loop()
+    for _ in range(100_000):
+        await asyncio.sleep(0)
+        if not loop._ready:  # type: ignore[attr-defined]
+            return
+    raise AssertionError("the tasks never settle")
 
 
 class Recorder:
-    """Stands in for PTB's `_do_post`: records what was sent, fails with 429 when told to."""
+    """Stands in for PTB's `_do_post`: records what was sent (and when), 429s when told to."""
 
-    def __init__(self) -> None:
+    def __init__(self, time: VirtualTime | None = None) -> None:
+        self.time = time
         self.sent: list[tuple[str, Any]] = []
-        self.floods: dict[Any, int] = {}
+        self.at: list[tuple[float, Any]] = []
+        self.floods: dict[Any, list[float]] = {}  # chat → retry_after of the next 429s
 
     async def __call__(self, endpoint: str, data: dict[str, Any]) -> bool:
         chat = data.get("chat_id")
-        if self.floods.get(chat, 0):
-            self.floods[chat] -= 1
-            raise RetryAfter(5)
+        if self.floods.get(chat):
+            raise RetryAfter(timedelta(seconds=self.floods[chat].pop(0)))
         self.sent.append((endpoint, chat))
+        self.at.append((self.time.now if self.time else 0.0, chat))
         return True
+
+
+def limiter_on(time: VirtualTime, **options: Any) -> LaneRateLimiter:
+    options.setdefault("broadcast_rate", 30)
+    return LaneRateLimiter(sleep=time.sleep, clock=time.clock, **options)
 
 
 def request(
@@ -76,24 +107,18 @@ def request(
     )
 
 
-async def settle() -> None:
-    """Let every task run until it waits on something."""
-    for _ in range(5):
-        await asyncio.sleep(0)
-
-
 async def test_replies_are_not_queued_behind_broadcasts() -> None:
-    limiter, post = LaneRateLimiter(broadcast_rate=1), Recorder()
+    time = VirtualTime()
+    limiter, post = limiter_on(time, broadcast_rate=1), Recorder(time)
     broadcasts = [request(limiter, post, "sendMessage", 100 + i, BROADCAST) for i in range(3)]
     reply = request(limiter, post, "editMessageText", 7)
     answer = request(limiter, post, "answerCallbackQuery", None)
-    await asyncio.gather(reply, answer)
-    await settle()
-    assert ("editMessageText", 7) in post.sent and ("answerCallbackQuery", None) in post.sent
-    assert sum(1 for e, _ in post.sent if e == "sendMessage") == 1  # one per second: the rest wait
-    for task in broadcasts:
-        task.cancel()
-    await asyncio.gather(*broadcasts, return_exceptions=True)
+    new = request(limiter, post, "sendMessage", 8)
+    await time.run(reply, answer, new)
+    assert time.now == 0.0  # nothing waited
+    assert sum(1 for e, _ in post.sent if e == "sendMessage") == 2  # one tip a second: one + reply
+    await time.run(*broadcasts)
+    assert time.now == pytest.approx(2.0)
 
 
 async def test_the_broadcast_lane_keeps_its_rate_without_bursts() -> None:
@@ -109,143 +134,117 @@ async def test_the_broadcast_lane_keeps_its_rate_without_bursts() -> None:
     assert len(post.sent) == count
 
 
-async def test_groups_keep_their_limit_in_the_user_lane() -> None:
-    limiter, post = LaneRateLimiter(broadcast_rate=30, group_max_rate=2), Recorder()
-    group = [request(limiter, post, "sendMessage", -1001, None) for _ in range(3)]
+async def test_a_group_never_gets_more_than_20_in_any_rolling_minute() -> None:
+    """A leaky bucket of 20 a minute (the limiter before) lets 20 through, then one every 3 s:
+    40 within the first minute. A rolling window lets through 20, then waits for the minute."""
+    time = VirtualTime()
+    limiter, post = limiter_on(time, group_deadline=1000), Recorder(time)
+    group = [request(limiter, post, "sendMessage", -1001) for _ in range(45)]
+    edits = [request(limiter, post, "editMessageText", -1001) for _ in range(5)]  # count too
     private = request(limiter, post, "sendMessage", 5)
-    await private
-    await settle()
-    assert post.sent.count(("sendMessage", -1001)) == 2
-    by_name = request(limiter, post, "sendMessage", "@channel")
-    await by_name
-    for task in group:
-        task.cancel()
-    await asyncio.gather(*group, return_exceptions=True)
+    await time.run(private)
+    assert time.now == 0.0  # other chats are not held up
+    await time.run(*group, *edits)
+    times = [t for t, chat in post.at if chat == -1001]
+    assert len(times) == 50
+    for start in times:
+        assert sum(1 for t in times if start <= t < start + 60) <= 20
+    assert times[20] >= 60 and times[40] >= 120
 
 
-class Timeline:
-    """An injected clock that sleeping moves on at once: time passes only when someone waits."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def clock(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        wake = self.now + seconds
-        await asyncio.sleep(0)
-        self.now = max(self.now, wake)
-
-
-async def test_broadcasts_leave_the_bot_wide_limit_to_replies() -> None:
-    time = Timeline()
-    limiter = LaneRateLimiter(
-        broadcast_rate=1000, bot_wide_rate=10, sleep=time.sleep, clock=time.clock
-    )
-    sent_at: list[tuple[float, str]] = []
-
-    async def post(endpoint: str, data: dict[str, Any]) -> bool:
-        sent_at.append((time.now, "broadcast" if data["chat_id"] >= 100 else "reply"))
-        return True
-
-    def send(chat_id: int, lane: dict[str, str] | None) -> asyncio.Task[Any]:
-        data = {"chat_id": chat_id}
-        return asyncio.create_task(
-            limiter.process_request(post, ("sendMessage", data), {}, "sendMessage", data, lane)
-        )
-
-    for chat in range(7):  # seven replies go out at once, whatever the broadcast is doing
-        await send(chat, None)
-    await asyncio.gather(*(send(100 + i, BROADCAST) for i in range(20)))
-    await send(50, None)  # and a reply is never held back, even with the second full
-    assert sent_at[-1] == (time.now, "reply")
-
-    assert len(sent_at) == 28
-    assert [who for t, who in sent_at if t == 0.0].count("broadcast") == 3  # 10 - 7 replies
-    for start, _ in sent_at:  # no second holds more than the limit, replies excepted
-        window = [who for t, who in sent_at[:-1] if start <= t < start + 1.0]
-        assert len(window) <= 10
+async def test_the_bot_wide_budget_goes_to_private_replies_then_groups_then_broadcasts() -> None:
+    time = VirtualTime()
+    limiter = limiter_on(time, bot_wide_rate=10, broadcast_rate=1000)
+    post = Recorder(time)
+    first = [request(limiter, post, "sendMessage", i) for i in range(10)]  # the second is full
+    await time.run(*first)
+    tasks = [request(limiter, post, "sendMessage", 1000 + i, BROADCAST) for i in range(10)]
+    tasks += [request(limiter, post, "sendMessage", -1 - i) for i in range(10)]
+    tasks += [request(limiter, post, "sendMessage", 10 + i) for i in range(10)]
+    await time.run(*tasks)
+    order = ["private" if c > 0 and c < 1000 else "group" if c < 0 else "tip" for _, c in post.at]
+    assert order[10:] == ["private"] * 10 + ["group"] * 10 + ["tip"] * 10
+    for start, _ in post.at:  # never more than 10 in one second
+        assert sum(1 for t, _ in post.at if start <= t < start + 1.0) <= 10
 
 
-async def test_half_a_second_of_broadcasts_at_most_is_in_flight() -> None:
-    """If Telegram stalls, what is in flight arrives at once: the bound keeps that bunch small."""
-    limiter = LaneRateLimiter(broadcast_rate=8, bot_wide_rate=1000)
-    stalled = asyncio.Event()
-    in_flight = 0
-    arrived = asyncio.Event()
-
-    async def post(endpoint: str, data: dict[str, Any]) -> bool:
-        nonlocal in_flight
-        in_flight += 1
-        if in_flight == 4:
-            arrived.set()
-        await stalled.wait()
-        return True
-
-    sends = [
-        asyncio.create_task(
-            limiter.process_request(
-                post, ("sendMessage", {"chat_id": i}), {}, "sendMessage", {"chat_id": i}, BROADCAST
-            )
-        )
-        for i in range(8)
-    ]
-    await arrived.wait()
-    await asyncio.sleep(0.3)  # two more pacing intervals: nobody else may leave meanwhile
-    assert in_flight == 4
-    reply = {"chat_id": 99}
-    assert await limiter.process_request(
-        lambda *_: asyncio.sleep(0, True), ("sendMessage", reply), {}, "sendMessage", reply, None
-    )  # replies never wait for broadcast slots
-    stalled.set()
-    await asyncio.gather(*sends)
-    assert in_flight == 8
-
-
-async def test_a_429_is_retried_after_retry_after_and_pauses_only_that_chat() -> None:
-    gate = Gate()
-    limiter = LaneRateLimiter(broadcast_rate=30, sleep=gate.sleep, clock=gate.clock)
-    post = Recorder()
-    post.floods[1] = 1
+async def test_a_429_delays_only_that_chats_queue_and_keeps_its_order() -> None:
+    time = VirtualTime()
+    limiter, post = limiter_on(time), Recorder(time)
+    post.floods[1] = [5.0]
     flooded = request(limiter, post, "sendMessage", 1)
-    await gate.someone_sleeps()
-    assert gate.sleeps == [5.0]
+    await settle()
     same_chat = request(limiter, post, "editMessageText", 1)
-    await gate.someone_sleeps()  # waits out the pause instead of provoking another 429
-    await request(limiter, post, "sendMessage", 2)  # other chats carry on
-    await request(limiter, post, "answerCallbackQuery", None)  # never held back
-    assert post.sent == [("sendMessage", 2), ("answerCallbackQuery", None)]
-    gate.open()
-    await asyncio.gather(flooded, same_chat)
-    assert {("sendMessage", 1), ("editMessageText", 1)} <= set(post.sent)
+    others = [
+        request(limiter, post, "sendMessage", 2),
+        request(limiter, post, "answerCallbackQuery", None),
+    ]
+    await time.run(*others)
+    assert post.at == [(0.0, 2), (0.0, None)]  # other chats and answers go on at once
+    await time.run(flooded, same_chat)
+    assert post.at[2:] == [(5.0, 1), (5.0, 1)]
+    assert post.sent[2:] == [("sendMessage", 1), ("editMessageText", 1)]  # in order
+    assert limiter.floods == 1
 
 
-async def test_a_429_in_the_broadcast_lane_pauses_the_lane_not_the_replies() -> None:
-    gate = Gate()
-    limiter = LaneRateLimiter(broadcast_rate=30, sleep=gate.sleep, clock=gate.clock)
-    post = Recorder()
-    post.floods[1] = 1
-    flooded = request(limiter, post, "sendMessage", 1, BROADCAST)
-    await gate.someone_sleeps()
-    other = request(limiter, post, "sendMessage", 2, BROADCAST)
-    await gate.someone_sleeps()
-    await request(limiter, post, "sendMessage", 3)  # a reply in the user lane
-    assert post.sent == [("sendMessage", 3)]
-    gate.open()
-    await asyncio.gather(flooded, other)
-    assert len(post.sent) == 3
+async def test_a_reply_that_cannot_go_out_in_time_is_dropped_and_counted() -> None:
+    time = VirtualTime()
+    limiter, post = limiter_on(time, reply_deadline=10), Recorder(time)
+    sends = [request(limiter, post, "sendMessage", 1) for _ in range(20)]
+    await time.run(*sends)
+    outcomes = [task.exception() for task in sends]
+    # a burst of 3, then 0.9 a second for 10 s: 12 (or 13 at the edge); the rest refused at once
+    assert 12 <= len(post.sent) <= 13
+    assert all(isinstance(e, Undeliverable) for e in outcomes[len(post.sent) :])
+    assert limiter.dropped == 20 - len(post.sent)
+    # and a long 429 pause drops what waits behind it, instead of sending it late
+    post.floods[2] = [60.0]
+    late = [request(limiter, post, "sendMessage", 2) for _ in range(2)]
+    await time.run(*late)
+    assert all(isinstance(task.exception(), Undeliverable) for task in late)
 
 
-async def test_retries_are_bounded() -> None:
-    gate = Gate()
-    gate.open()
-    limiter = LaneRateLimiter(broadcast_rate=30, max_retries=2, sleep=gate.sleep, clock=gate.clock)
-    post = Recorder()
-    post.floods[1] = 10
-    with pytest.raises(RetryAfter):
-        await request(limiter, post, "sendMessage", 1, BROADCAST)
-    assert gate.sleeps == [5.0, 5.0] and post.floods[1] == 7  # one try and two retries
+async def test_broadcasts_never_wait_for_a_paused_chat() -> None:
+    time = VirtualTime()
+    limiter, post = limiter_on(time, broadcast_rate=1000), Recorder(time)
+    post.floods[1] = [60.0]
+    reply = request(limiter, post, "sendMessage", 1)  # a 429 in the user lane: chat 1 paused
+    await settle()
+    tip = request(limiter, post, "sendMessage", 1, BROADCAST)
+    others = [request(limiter, post, "sendMessage", 2 + i, BROADCAST) for i in range(5)]
+    await time.run(tip, *others)
+    assert time.now < 1.0
+    error = tip.exception()
+    assert isinstance(error, RetryAfter) and error._retry_after.total_seconds() == pytest.approx(60)
+    assert sorted(c for _, c in post.at) == [2, 3, 4, 5, 6]
+    reply.cancel()
+
+
+async def test_a_429_in_the_broadcast_lane_is_handed_back_and_pauses_nobody_else() -> None:
+    time = VirtualTime()
+    limiter, post = limiter_on(time, broadcast_rate=1000), Recorder(time)
+    post.floods[1] = [60.0]
+    tips = [request(limiter, post, "sendMessage", 1 + i, BROADCAST) for i in range(10)]
+    await time.run(*tips)
+    assert isinstance(tips[0].exception(), RetryAfter)  # not retried: the dispatcher reschedules
+    assert time.now < 0.1 and len(post.sent) == 9  # one chat's 429 did not slow the others
+    # 429s from two chats within a second look like the bot-wide limit: the lane pauses ≤ 1 s
+    post.floods[20], post.floods[21] = [30.0], [30.0]
+    tips = [request(limiter, post, "sendMessage", 20 + i, BROADCAST) for i in range(5)]
+    start = time.now
+    await time.run(*tips)
+    assert 1.0 <= time.now - start < 1.1
+    assert sum(isinstance(t.exception(), RetryAfter) for t in tips) == 2
+
+
+async def test_requests_about_no_chat_retry_a_bounded_number_of_times() -> None:
+    time = VirtualTime()
+    limiter, post = limiter_on(time, max_retries=2), Recorder(time)
+    post.floods[None] = [5.0] * 10
+    task = request(limiter, post, "setMyCommands", None)
+    await time.run(task)
+    assert isinstance(task.exception(), RetryAfter)
+    assert time.now == 10.0 and len(post.floods[None]) == 7  # one try and two retries
 
 
 async def test_broadcasts_through_the_flood_emulating_fake_never_flood(

@@ -307,3 +307,20 @@ async def test_language_switch_names_the_language_it_switches_to(bot: BotHarness
     again = await user.press_data("lang:en", user.last_message.message_id)
     assert answered(again) == answered(reply) == (CONTENT.t("en", "language_changed"), False)
     assert (await bot.store.get_user(user.id)).language == "en"  # type: ignore[union-attr]
+
+
+async def test_two_taps_at_once_edit_the_message_once_while_the_edit_waits_in_the_outbox(
+    bot: BotHarness,
+) -> None:
+    """ShownScreens with the outbox: the first tap's edit is only posted when the second tap's
+    handler runs, and the second, seeing the screen already on its way, sends no edit of its own
+    (Telegram would refuse it as "not modified")."""
+    user = bot.user("Rahim")
+    menu = (await user.send("/start")).last
+    data = data_of(menu, "সব পদ্ধতি")
+    before = len(bot.api.calls_to("editMessageText"))
+    taps = await asyncio.gather(*(user.press_data(data, menu.message_id) for _ in range(2)))
+    edits = bot.api.calls_to("editMessageText")[before:]
+    assert [c.ok for c in edits] == [True]  # one edit, and no refused second one
+    assert all(t.callback_answer is not None for t in taps)  # both spinners stopped
+    assert "ফ্রিল্যান্সিং" in " ".join(user.last_message.button_texts())

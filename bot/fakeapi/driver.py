@@ -312,6 +312,12 @@ class UserDriver(_ChatDriver):
         self.last_sent = message
         return await self._send_updates([("message", message)], limit)
 
+    def send_nowait(self, text: str) -> int:
+        """Send a text message and return its update_id at once (floods, crowds)."""
+        self.user.has_started = True
+        self.last_sent = self._text_message(self.user, text)
+        return self.api.enqueue_update("message", self.last_sent)
+
     async def send(
         self, text: str, *, reply_to: BotMessage | None = None, timeout: float = 5
     ) -> Reply:
@@ -555,6 +561,13 @@ class GroupDriver(_ChatDriver):
             target = match.group().partition("@")[2]
             return not target or target.lower() == self.api.bot_username.lower()
         return mention in text.lower()
+
+    def send_nowait(self, user: UserDriver, text: str) -> int:
+        """``user`` writes a command to the bot in the group; its update_id, without waiting."""
+        self.chat.members.setdefault(user.id, "member")
+        if not self.bot_sees(text, None):
+            raise AssertionError(f"the bot would not see {text!r} in this group")
+        return self.api.enqueue_update("message", self._text_message(user.user, text))
 
     async def send(
         self, user: UserDriver, text: str, *, reply_to: BotMessage | None = None, timeout: float = 5

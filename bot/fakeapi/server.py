@@ -164,6 +164,7 @@ class _Query:
 
     chat_id: int
     answered: bool = False
+    asked: float = 0.0  # the fake's clock when the user pressed (for callback_timeout)
 
 
 class FakeBotAPI:
@@ -187,6 +188,7 @@ class FakeBotAPI:
         clock: Callable[[], float] = time.monotonic,
         webhook_delivery: bool = True,
         track_processing: bool = True,
+        callback_timeout: float | None = None,
     ) -> None:
         self.token = token
         self.bot_id = int(token.split(":", 1)[0])
@@ -198,6 +200,10 @@ class FakeBotAPI:
         #: False when the bot cannot report finished updates (e.g. it runs in another process);
         #: the driver then waits for the bot's first reaction plus a quiet period instead.
         self.track_processing = track_processing
+        #: Seconds after a button press when Telegram stops accepting its answer ("query is too
+        #: old"); None: no limit. ``late_answers`` counts answers refused for it.
+        self.callback_timeout = callback_timeout
+        self.late_answers = 0
         rules = FloodRules() if flood is True else flood or None
         self.flood: FloodLimiter | None = FloodLimiter(rules, clock) if rules else None
         self.faults = Faults(seed=seed)
@@ -523,7 +529,7 @@ class FakeBotAPI:
 
     def register_callback_query(self, chat_id: int) -> str:
         query_id = str(4_000_000_000_000 + next(self._query_ids))
-        self._callback_queries[query_id] = _Query(chat_id)
+        self._callback_queries[query_id] = _Query(chat_id, asked=self.clock())
         return query_id
 
     def register_inline_query(self, user_id: int) -> str:
@@ -1025,6 +1031,9 @@ class FakeBotAPI:
         query_id = str(params.get("callback_query_id") or "")
         query = self._callback_queries.get(query_id)
         if query is None or query.answered:
+            raise bad_request(_QUERY_TOO_OLD)
+        if self.callback_timeout is not None and self.clock() - query.asked > self.callback_timeout:
+            self.late_answers += 1
             raise bad_request(_QUERY_TOO_OLD)
         text = params.get("text")
         if text is not None and len(str(text)) > 200:
