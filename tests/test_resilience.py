@@ -596,7 +596,9 @@ async def test_one_user_sending_200_messages_in_2_s_slows_only_themselves(
     )
     assert p(during, 99) <= 2 * p(baseline, 99) + 1 / SCALE
     assert answered + dropped == 200  # nothing lost silently
-    assert 3 <= answered <= 3 + 27 + 2  # a burst, then 0.9/s (scaled) until the 30 s deadline
+    # A burst of 3, then 0.9/s (scaled) until the 30 s deadline of the last message, which
+    # arrived 2 s (scaled) after the first; a reply or two of timing jitter on a busy machine.
+    assert 3 <= answered <= 3 + 0.9 * (30 + 2) + 2
     assert apologies(bot, [spammer, *users]) == 0
 
 
