@@ -171,8 +171,7 @@ class Outcome:
     kind: str  # "answer", "unsure", "none" or "smalltalk"
     targets: tuple[str, ...] = ()
     smalltalk: str = ""
-    coverage: float = 0.0  # how much of the question the first target answers, 0 to 1
-    coverages: tuple[float, ...] = ()  # the same for every target
+    coverages: tuple[float, ...] = ()  # how much of the question each target answers, 0 to 1
 
 
 class SearchIndex:
@@ -251,9 +250,6 @@ class SearchIndex:
             self._phrase_key(word): kind for kind, group in smalltalk.items() for word in group
         }
 
-    def targets(self) -> list[str]:
-        return list(self._targets)
-
     def key(self, word: str) -> str:
         """A word's index form: Bangla stemmed against the known words, English stemmed."""
         if not is_bangla(word):
@@ -274,11 +270,6 @@ class SearchIndex:
         """Index form of a listed stop word, small-talk word or synonym (one word)."""
         found = words(word)
         return self.key(found[0]) if len(found) == 1 else ""
-
-    async def search_async(self, query: str) -> Outcome:
-        """`search` on the search thread: the event loop serves everyone else meanwhile, and 80
-        long messages at once queue there instead of in front of other people's taps."""
-        return await on_search_thread(lambda: self.search(query))
 
     def search(self, query: str) -> Outcome:
         found = words(query[:MAX_QUERY_CHARS])[:MAX_QUERY_WORDS]
@@ -319,9 +310,9 @@ class SearchIndex:
         if chat and not (coverage >= MIN_COVERAGE and in_title > 0):
             return Outcome("smalltalk", smalltalk=chat[0])  # "thanks, that helped a lot"
         if not confident and coverage < MIN_ANCHORED_COVERAGE:
-            return Outcome("none", coverage=coverage)  # what matched is chance, not a topic
+            return Outcome("none")  # what matched is chance, not a topic
         kind = "answer" if confident else "unsure"
-        return Outcome(kind, ranked, coverage=coverage, coverages=coverages)
+        return Outcome(kind, ranked, coverages=coverages)
 
     def _weight(self, group: tuple[str, ...]) -> float:
         """A question word's weight: the IDF of its commonest reading ("shuru" is শুরু); a weak

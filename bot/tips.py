@@ -26,6 +26,7 @@ from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
 from telegram.ext import ExtBot, JobQueue
 
 from bot import callbacks
+from bot.config import Settings
 from bot.content import Library
 from bot.context import AppContext, Services, user_language
 from bot.ratelimit import retry_delay
@@ -68,6 +69,21 @@ def next_due(
     while following <= now:
         following += WEEK if interval >= WEEK else interval
     return following
+
+
+def next_tip_due(
+    settings: Settings, due: datetime, now: datetime, *, weekday: int, hour: int, minute: int
+) -> datetime:
+    """`next_due` with the interval and time zone the settings give."""
+    return next_due(
+        due,
+        now,
+        timedelta(seconds=settings.tip_interval_seconds),
+        weekday=weekday,
+        hour=hour,
+        minute=minute,
+        tz=settings.timezone,
+    )
 
 
 def next_slot(after: datetime, *, weekday: int, hour: int, minute: int, tz: ZoneInfo) -> datetime:
@@ -278,14 +294,8 @@ class Dispatcher:
         if isinstance(outcome, timedelta):
             await self._record(lambda: store.release_tip(claim, retry_at=now + outcome))
             return
-        due = next_due(
-            claim.due,
-            now,
-            timedelta(seconds=settings.tip_interval_seconds),
-            weekday=claim.weekday,
-            hour=claim.hour,
-            minute=claim.minute,
-            tz=settings.timezone,
+        due = next_tip_due(
+            settings, claim.due, now, weekday=claim.weekday, hour=claim.hour, minute=claim.minute
         )
         tip_count = library.tip_count(claim.method_id)
         await self._record(

@@ -6,7 +6,7 @@ Re-subscribing resumes where the user left off; a finished path starts again fro
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from babel.dates import get_day_names
 from telegram import Update
@@ -15,7 +15,7 @@ from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, filt
 from bot import callbacks
 from bot.context import AppContext
 from bot.store import AddPathResult, Subscription
-from bot.tips import dispatch_soon, next_due, next_slot
+from bot.tips import dispatch_soon, next_slot, next_tip_due
 from bot.ui import StaleButton, answer, button, keyboard, label, nav_row, pairs, show
 
 _ID = r"([a-z][a-z0-9_]{1,15})"
@@ -48,15 +48,13 @@ def _upcoming(ctx: AppContext, sub: Subscription) -> tuple[int, datetime | None]
         return week, sub.next_due
     if week >= ctx.library.tip_count(sub.method_id):
         return week, None
-    settings = ctx.services.settings
-    following = next_due(
+    following = next_tip_due(
+        ctx.services.settings,
         sub.next_due,
         now,
-        timedelta(seconds=settings.tip_interval_seconds),
         weekday=sub.weekday,
         hour=sub.hour,
         minute=sub.minute,
-        tz=settings.timezone,
     )
     return week + 1, following
 
