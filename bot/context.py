@@ -15,6 +15,7 @@ from telegram.ext import Application, CallbackContext, ExtBot
 from bot.config import LANGUAGES, Settings
 from bot.content import Library
 from bot.intake import Inbox
+from bot.leader import Leadership
 from bot.outbox import Outbox
 
 if TYPE_CHECKING:
@@ -86,11 +87,16 @@ class Services:
     settings: Settings
     library: Library
     store: Store
+    leadership: Leadership  # whether this process sends the tips (bot.leader)
     clock: Callable[[], datetime] = utc_now
     answered: AnsweredQueries = field(default_factory=AnsweredQueries)
     screens: ShownScreens = field(default_factory=ShownScreens)
     inbox: Inbox = field(default_factory=Inbox)  # updates in hand, and those PTB could not read
     outbox: Outbox = field(default_factory=Outbox)  # replies posted and not yet sent
+
+    @property
+    def worker_id(self) -> str:
+        return self.settings.worker_id
 
 
 async def user_language(services: Services, user_id: int, *, hint: str | None = None) -> str:
