@@ -23,6 +23,7 @@ import shutil
 import subprocess
 import tempfile
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -168,7 +169,9 @@ class PostgresCluster:
             finally:
                 await connection.close()
 
-        asyncio.run(create())
+        # On a thread of its own: an async fixture may ask for it while an event loop runs.
+        with ThreadPoolExecutor(1) as thread:
+            thread.submit(asyncio.run, create()).result()
         return self.url(name)
 
 

@@ -198,7 +198,9 @@ async def test_restart_mid_dispatch_loses_nothing(bot: BotHarness) -> None:
     assert len(claims) == 5
     await bot.dispatch()
     assert all(len(tips_of(bot, u)) == 1 for u in users)  # still leased to the dead sender
-    await bot.restart()  # a new process frees the dead sender's leases at start-up (SQLite: one process)
+    await (
+        bot.restart()
+    )  # a new process frees the dead sender's leases at start-up (SQLite: one process)
     for user in users:
         await bot.wait_for(user.id, lambda m: is_tip(m) and "সপ্তাহ ২/১২" in m.text)
     await bot.dispatch()

@@ -874,11 +874,17 @@ class SQLStore:
             "expires": _ts(now + timedelta(seconds=ttl_seconds)),
         }
         async with self._db.transaction() as tx:
+            # The row exists before it is locked: two processes asking at once take turns.
+            await tx.execute(
+                """INSERT INTO leases (name, owner, expires_at) VALUES (:name, '', 0)
+                ON CONFLICT (name) DO NOTHING""",
+                params,
+            )
             rows = await tx.fetch(
                 f"SELECT owner, expires_at FROM leases WHERE name = :name{self._db.lock_row}",
                 params,
             )
-            holder = rows[0]["owner"] if rows else None
+            holder = rows[0]["owner"] or None
             live = holder not in (None, owner) and rows[0]["expires_at"] > params["now"]
             if live and not take_over:
                 return LeaseResult(held=False, holder=holder)
@@ -904,16 +910,19 @@ class SQLStore:
         `slot` (the caller's clock, e.g. tenths of a second); how many it may send (0 = none
         left in this slot)."""
         async with self._db.transaction() as tx:
+            await tx.execute(
+                "INSERT INTO send_budget (slot, used) VALUES (:slot, 0) ON CONFLICT (slot) DO NOTHING",
+                {"slot": slot},
+            )
             rows = await tx.fetch(
                 f"SELECT used FROM send_budget WHERE slot = :slot{self._db.lock_row}",
                 {"slot": slot},
             )
-            used = int(rows[0][0]) if rows else 0
+            used = int(rows[0][0])
             granted = max(0, min(wanted, limit - used))
             if granted:
                 await tx.execute(
-                    """INSERT INTO send_budget (slot, used) VALUES (:slot, :used)
-                    ON CONFLICT (slot) DO UPDATE SET used = excluded.used""",
+                    "UPDATE send_budget SET used = :used WHERE slot = :slot",
                     {"slot": slot, "used": used + granted},
                 )
             self._budget_grants += 1
