@@ -70,9 +70,6 @@ CONCURRENT_UPDATES = 64
 GIL_SWITCH_INTERVAL = 0.001
 
 
-_BACKGROUND: set[asyncio.Future[Any]] = set()  # start-up work that runs on while serving
-
-
 def build_application(
     settings: Settings,
     store: Store,
@@ -178,22 +175,15 @@ async def track_block(update: Update, ctx: AppContext) -> None:
 async def _post_init(application: BotApplication) -> None:
     services = application.bot_data.services
     # The search index (a quarter of a second to build) is built while the bot starts serving.
-    warm_up = asyncio.ensure_future(on_search_thread(lambda: services.library.search))
-    _BACKGROUND.add(warm_up)
-    warm_up.add_done_callback(_BACKGROUND.discard)
+    services.in_background(on_search_thread(lambda: services.library.search))
     await publish_commands(application, services.library, services.settings.default_language)
     assert application.job_queue is not None
     dispatcher = Dispatcher(services)
     # Leadership first: the runs below send only from the process that holds it (bot.leader).
     # Taking it over frees the claims of a process that died mid-dispatch: sent now.
     await services.leadership.start()
-    application.job_queue.run_repeating(
-        _renew_leadership,
-        interval=RENEW_SECONDS,
-        first=RENEW_SECONDS,
-        name="leadership",
-        data=dispatcher,
-    )
+    if services.store.backend != "sqlite":  # one process per SQLite file: it keeps the lease
+        services.in_background(_keep_leadership(application, dispatcher))
     application.job_queue.run_repeating(
         dispatcher,
         interval=services.settings.tip_check_seconds,
@@ -208,24 +198,21 @@ async def _post_init(application: BotApplication) -> None:
     log.info("bot @%s ready", application.bot.username)
 
 
-async def _renew_leadership(ctx: AppContext) -> None:
-    """Keep (or take) the dispatcher lease. On becoming leader, and on PostgreSQL at every
-    renewal, look for due messages (in the background: a long run must not hold up renewals),
-    so a tip or broadcast queued through another process goes out within a second or two."""
-    services = ctx.services
-    was_leader = services.leadership.is_leader
-    if not await services.leadership.renew():
-        return
-    if not was_leader or services.store.backend != "sqlite":
-        dispatcher = ctx.job.data if ctx.job is not None else None
-        assert isinstance(dispatcher, Dispatcher)
-        run = asyncio.ensure_future(dispatcher.tick(ctx.bot))
-        _BACKGROUND.add(run)
-        run.add_done_callback(_BACKGROUND.discard)
+async def _keep_leadership(application: BotApplication, dispatcher: Dispatcher) -> None:
+    """Renew (or take) the dispatcher lease every RENEW_SECONDS, on a task of its own so a busy
+    loop delays it rather than skips it. The leader also looks for due messages at every
+    renewal (in the background: a long run must not hold renewals up), so a tip or broadcast
+    queued through another process goes out within a second or two."""
+    services = application.bot_data.services
+    while True:
+        await asyncio.sleep(RENEW_SECONDS)
+        if await services.leadership.renew():
+            services.in_background(dispatcher.tick(application.bot))
 
 
 async def _post_shutdown(application: BotApplication) -> None:
     services = application.bot_data.services
+    await services.cancel_background()  # the lease keeper and the runs it started
     try:
         await services.leadership.resign()  # the next leader sends what this one had claimed
     finally:
