@@ -1,14 +1,15 @@
-"""A `telegram.request.BaseRequest` on aiohttp: PTB's default httpx backend costs several times more
+"""A `telegram.request.BaseRequest` of our own: PTB's default httpx backend costs several times more
 CPU per request and its cost grows with concurrency (see docs/performance.md).
 
 What PTB expects of a backend, and how each part is met here:
 
-* bodies: plain calls go as one JSON document (smaller and cheaper than httpx's form encoding);
-  calls that upload files go as multipart/form-data, each parameter a form field.
+* bodies: plain calls go as one JSON document (smaller and cheaper than httpx's form encoding) on
+  `bot.httpclient`, a lean kept-alive HTTP/1.1 client (a quarter of aiohttp's CPU per call);
+  calls that upload files go through aiohttp as multipart/form-data, each parameter a form field.
 * timeouts (defaults from the constructor, per-call overrides from PTB, incl. getUpdates' long-poll
   read timeout): ``pool`` bounds the wait for a free connection (our own semaphore, so it can be
   told apart), ``connect`` the TCP connect, ``read`` every wait for response bytes, and ``write``
-  the whole exchange together with connect and read (aiohttp exposes no separate write phase;
+  the whole exchange together with connect and read (neither client has a separate write phase;
   uploads get ``media_write_timeout`` instead).
 * errors: any timeout raises `telegram.error.TimedOut`, any other transport failure
   `telegram.error.NetworkError`, as with httpx; HTTP status handling stays in PTB.
@@ -18,13 +19,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any
 
 import aiohttp
 from telegram._utils.defaultvalue import DefaultValue
 from telegram._utils.types import ODVInput
 from telegram.error import NetworkError, TimedOut
 from telegram.request import BaseRequest, HTTPXRequest, RequestData
+
+from bot.httpclient import HTTPClient
 
 __all__ = ["AiohttpRequest", "build_requests"]
 
@@ -45,7 +47,7 @@ class AiohttpRequest(BaseRequest):
         "_connect_timeout",
         "_default_timeout",
         "_headers",
-        "_json_headers",
+        "_http",
         "_media_write_timeout",
         "_pool",
         "_pool_size",
@@ -74,7 +76,7 @@ class AiohttpRequest(BaseRequest):
         self._media_write_timeout = media_write_timeout
         self._default_timeout = _client_timeout(connect_timeout, write_timeout, read_timeout)
         self._headers = {"User-Agent": self.USER_AGENT}
-        self._json_headers = {**self._headers, "Content-Type": "application/json"}
+        self._http: HTTPClient | None = None
         self._session: aiohttp.ClientSession | None = None
         # Created in initialize(): an asyncio primitive belongs to the loop that uses it.
         self._pool: asyncio.Semaphore | None = None
@@ -87,6 +89,7 @@ class AiohttpRequest(BaseRequest):
         """Open the session (again, after a shutdown) in the running event loop."""
         if self._session is not None and not self._session.closed:
             return
+        self._http = HTTPClient(self.USER_AGENT)
         # The semaphore is the pool limit; the connector's own limit only backs it up.
         connector = aiohttp.TCPConnector(limit=self._pool_size, ttl_dns_cache=300)
         self._session = aiohttp.ClientSession(
@@ -97,6 +100,9 @@ class AiohttpRequest(BaseRequest):
     async def shutdown(self) -> None:
         """Close every connection; safe to call twice."""
         session, self._session = self._session, None
+        http, self._http = self._http, None
+        if http is not None:
+            http.close()
         if session is not None and not session.closed:
             await session.close()
 
@@ -110,31 +116,41 @@ class AiohttpRequest(BaseRequest):
         connect_timeout: ODVInput[float] = BaseRequest.DEFAULT_NONE,
         pool_timeout: ODVInput[float] = BaseRequest.DEFAULT_NONE,
     ) -> tuple[int, bytes]:
-        session, pool = self._session, self._pool
-        if session is None or pool is None:
+        session, http, pool = self._session, self._http, self._pool
+        if session is None or http is None or pool is None:
             raise RuntimeError("This AiohttpRequest is not initialized!")
         files = request_data is not None and request_data.contains_files
         timeout = self._timeout(files, read_timeout, write_timeout, connect_timeout)
-        body: Any = None
-        headers = self._headers
-        if files:
-            assert request_data is not None
-            body = _multipart(request_data)
-        elif request_data is not None and (parameters := request_data.parameters):
-            body = json.dumps(parameters, ensure_ascii=False, separators=(",", ":")).encode()
-            headers = self._json_headers
-
         await self._acquire(pool, pool_timeout)
         try:
-            async with session.request(
-                method, url, data=body, headers=headers, timeout=timeout
-            ) as response:
-                return response.status, await response.read()
+            if files:
+                assert request_data is not None
+                async with session.request(
+                    method,
+                    url,
+                    data=_multipart(request_data),
+                    headers=self._headers,
+                    timeout=timeout,
+                ) as response:
+                    return response.status, await response.read()
+            body, content_type = b"", None
+            if request_data is not None and (parameters := request_data.parameters):
+                body = json.dumps(parameters, ensure_ascii=False, separators=(",", ":")).encode()
+                content_type = "application/json"
+            return await http.request(
+                method,
+                url,
+                body,
+                content_type,
+                connect=timeout.sock_connect,
+                read=timeout.sock_read,
+                total=timeout.total,
+            )
         except TimeoutError as exc:
             raise TimedOut from exc
-        except aiohttp.ClientError as exc:
+        except (aiohttp.ClientError, OSError) as exc:
             # The class name says what failed even when the message is empty.
-            raise NetworkError(f"aiohttp.{exc.__class__.__name__}: {exc}") from exc
+            raise NetworkError(f"{_name(exc)}: {exc}") from exc
         finally:
             pool.release()
 
@@ -179,6 +195,14 @@ def _client_timeout(
     """PTB's connect/write/read in aiohttp's terms; the pool wait is handled separately."""
     total = None if None in (connect, write, read) else (connect or 0) + (write or 0) + (read or 0)
     return aiohttp.ClientTimeout(total=total, sock_connect=connect, sock_read=read)
+
+
+def _name(exc: BaseException) -> str:
+    """aiohttp.ClientConnectorError, ConnectionRefusedError, bot.httpclient.ProtocolError…"""
+    module = type(exc).__module__
+    if module.startswith("aiohttp"):
+        module = "aiohttp"
+    return type(exc).__qualname__ if module == "builtins" else f"{module}.{type(exc).__qualname__}"
 
 
 def _multipart(request_data: RequestData) -> aiohttp.FormData:

@@ -138,7 +138,8 @@ async def test_refused_connection_is_a_network_error() -> None:
     try:
         with pytest.raises(NetworkError) as refused:
             await request.post(f"http://127.0.0.1:{port}/botX/getMe")
-        assert not isinstance(refused.value, TimedOut) and "aiohttp." in str(refused.value)
+        assert not isinstance(refused.value, TimedOut)
+        assert "ConnectionRefusedError" in str(refused.value)  # what failed, by name
     finally:
         await request.shutdown()
 
