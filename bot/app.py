@@ -36,6 +36,7 @@ from bot.config import Settings
 from bot.content import Library, load_library
 from bot.context import AppContext, BotData, Services, update_language, utc_now
 from bot.errors import on_error, send_failed
+from bot.fastcalls import NO_PREVIEW
 from bot.guard import GUARD_GROUP, guard
 from bot.intake import HANDLER_GRACE, STOP_BOUND, Inbox, LedgerProcessor, Poller, WebhookServer
 from bot.leader import RENEW_SECONDS, Leadership
@@ -45,7 +46,6 @@ from bot.request import build_requests
 from bot.search import on_search_thread
 from bot.store import Store, StoreError
 from bot.tips import JOB_NAME, Dispatcher
-from bot.ui import NO_PREVIEW
 from handlers import (
     account,
     admin,

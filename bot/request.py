@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from typing import Any
 
 import aiohttp
 from telegram._utils.defaultvalue import DefaultValue
@@ -116,39 +117,67 @@ class AiohttpRequest(BaseRequest):
         connect_timeout: ODVInput[float] = BaseRequest.DEFAULT_NONE,
         pool_timeout: ODVInput[float] = BaseRequest.DEFAULT_NONE,
     ) -> tuple[int, bytes]:
-        session, http, pool = self._session, self._http, self._pool
-        if session is None or http is None or pool is None:
+        if request_data is None or not request_data.contains_files:
+            parameters = request_data.parameters if request_data is not None else None
+            body = (
+                json.dumps(parameters, ensure_ascii=False, separators=(",", ":")).encode()
+                if parameters
+                else b""
+            )
+            return await self.send_json(
+                url, method, body, read_timeout, write_timeout, connect_timeout, pool_timeout
+            )
+        session, pool = self._session, self._pool
+        if session is None or pool is None:
             raise RuntimeError("This AiohttpRequest is not initialized!")
-        files = request_data is not None and request_data.contains_files
-        timeout = self._timeout(files, read_timeout, write_timeout, connect_timeout)
+        timeout = self._timeout(True, read_timeout, write_timeout, connect_timeout)
         await self._acquire(pool, pool_timeout)
         try:
-            if files:
-                assert request_data is not None
-                async with session.request(
-                    method,
-                    url,
-                    data=_multipart(request_data),
-                    headers=self._headers,
-                    timeout=timeout,
-                ) as response:
-                    return response.status, await response.read()
-            body, content_type = b"", None
-            if request_data is not None and (parameters := request_data.parameters):
-                body = json.dumps(parameters, ensure_ascii=False, separators=(",", ":")).encode()
-                content_type = "application/json"
+            async with session.request(
+                method, url, data=_multipart(request_data), headers=self._headers, timeout=timeout
+            ) as response:
+                return response.status, await response.read()
+        except TimeoutError as exc:
+            raise TimedOut from exc
+        except aiohttp.ClientError as exc:
+            raise NetworkError(f"{_name(exc)}: {exc}") from exc
+        finally:
+            pool.release()
+
+    async def post_json(self, url: str, body: bytes) -> Any:
+        """`post` for a body the caller encoded itself (`bot.fastcalls`): Telegram's reply and
+        errors are handled by PTB's `BaseRequest.post`, as for every other call."""
+        return await _PreparedCall(self, body).post(url)
+
+    async def send_json(
+        self,
+        url: str,
+        method: str,
+        body: bytes,
+        read_timeout: ODVInput[float] = BaseRequest.DEFAULT_NONE,
+        write_timeout: ODVInput[float] = BaseRequest.DEFAULT_NONE,
+        connect_timeout: ODVInput[float] = BaseRequest.DEFAULT_NONE,
+        pool_timeout: ODVInput[float] = BaseRequest.DEFAULT_NONE,
+    ) -> tuple[int, bytes]:
+        """One exchange on `bot.httpclient` (an empty body: a call without parameters)."""
+        http, pool = self._http, self._pool
+        if http is None or pool is None:
+            raise RuntimeError("This AiohttpRequest is not initialized!")
+        timeout = self._timeout(False, read_timeout, write_timeout, connect_timeout)
+        await self._acquire(pool, pool_timeout)
+        try:
             return await http.request(
                 method,
                 url,
                 body,
-                content_type,
+                "application/json" if body else None,
                 connect=timeout.sock_connect,
                 read=timeout.sock_read,
                 total=timeout.total,
             )
         except TimeoutError as exc:
             raise TimedOut from exc
-        except (aiohttp.ClientError, OSError) as exc:
+        except OSError as exc:  # refused, reset, not HTTP (bot.httpclient.ProtocolError)…
             # The class name says what failed even when the message is empty.
             raise NetworkError(f"{_name(exc)}: {exc}") from exc
         finally:
@@ -195,6 +224,40 @@ def _client_timeout(
     """PTB's connect/write/read in aiohttp's terms; the pool wait is handled separately."""
     total = None if None in (connect, write, read) else (connect or 0) + (write or 0) + (read or 0)
     return aiohttp.ClientTimeout(total=total, sock_connect=connect, sock_read=read)
+
+
+class _PreparedCall(BaseRequest):
+    """One call with its JSON body already encoded, sent on `via`'s connections (see post_json)."""
+
+    __slots__ = ("_body", "_via")
+
+    def __init__(self, via: AiohttpRequest, body: bytes) -> None:
+        self._via = via
+        self._body = body
+
+    @property
+    def read_timeout(self) -> float | None:
+        return self._via.read_timeout
+
+    async def initialize(self) -> None:
+        """`via` is initialized."""
+
+    async def shutdown(self) -> None:
+        """`via` is shut down with the bot."""
+
+    async def do_request(
+        self,
+        url: str,
+        method: str,
+        request_data: RequestData | None = None,
+        read_timeout: ODVInput[float] = BaseRequest.DEFAULT_NONE,
+        write_timeout: ODVInput[float] = BaseRequest.DEFAULT_NONE,
+        connect_timeout: ODVInput[float] = BaseRequest.DEFAULT_NONE,
+        pool_timeout: ODVInput[float] = BaseRequest.DEFAULT_NONE,
+    ) -> tuple[int, bytes]:
+        return await self._via.send_json(
+            url, method, self._body, read_timeout, write_timeout, connect_timeout, pool_timeout
+        )
 
 
 def _name(exc: BaseException) -> str:

@@ -10,22 +10,21 @@ from typing import Any
 from telegram import (
     InlineKeyboardButton,
     InlineKeyboardMarkup,
-    LinkPreviewOptions,
     MaybeInaccessibleMessage,
     Message,
     Update,
 )
-from telegram.constants import ParseMode
 from telegram.helpers import create_deep_linked_url
 from telegram.warnings import PTBUserWarning
 
 from bot import callbacks
 from bot.context import AppContext
+from bot.fastcalls import answer_callback, edit_text
 from bot.telegram_html import TelegramHTMLError, parse_html
 
 Row = Sequence[InlineKeyboardButton]
-NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
-# _edit calls editMessageText through do_api_request on purpose (see there); PTB suggests otherwise.
+# With HTTP_BACKEND=httpx, edits go through do_api_request on purpose (bot.fastcalls); PTB
+# suggests otherwise.
 warnings.filterwarnings(
     "ignore", message="Please use 'Bot.editMessageText'", category=PTBUserWarning
 )
@@ -75,12 +74,6 @@ def _keyboard(rows: tuple[tuple[InlineKeyboardButton, ...], ...]) -> InlineKeybo
     return InlineKeyboardMarkup(rows)
 
 
-@lru_cache(maxsize=4096)
-def _markup_json(markup: InlineKeyboardMarkup) -> dict[str, object]:
-    """The markup as Telegram's JSON; shared between calls, so never changed."""
-    return markup.to_dict()
-
-
 def pairs(buttons: Sequence[InlineKeyboardButton]) -> list[Row]:
     """Two buttons a row: readable on a narrow phone screen."""
     return [buttons[i : i + 2] for i in range(0, len(buttons), 2)]
@@ -123,7 +116,9 @@ async def answer(
     if text is None and ctx.notice is not None:
         text, alert = ctx.notice, ctx.notice_alert
     # UI strings are HTML (names escaped); a callback answer is shown as plain text.
-    send = query.answer(parse_html(text).plain if text else None, show_alert=alert)
+    send = answer_callback(
+        ctx.bot, query.id, parse_html(text).plain if text else None, show_alert=alert
+    )
     ctx.services.outbox.post(update, ctx, send, apology=apology)
 
 
@@ -177,20 +172,10 @@ async def _edit(
 ) -> None:
     """editMessageText without turning Telegram's reply into a Message nobody reads.
 
-    Parsing that reply was a tenth of the CPU per tap (docs/performance.md). `do_api_request`
-    skips PTB's defaults, so they are passed here as `ayerpoth run` sets them.
+    Parsing that reply was a tenth of the CPU per tap, PTB's request machinery another eighth
+    (docs/performance.md); `bot.fastcalls` writes the call itself.
     """
-    await ctx.bot.do_api_request(
-        "editMessageText",
-        api_kwargs={
-            "chat_id": chat_id,
-            "message_id": message_id,
-            "text": text,
-            "parse_mode": ParseMode.HTML,
-            "link_preview_options": NO_PREVIEW,
-            "reply_markup": _markup_json(markup) if markup else None,
-        },
-    )
+    await edit_text(ctx.bot, chat_id, message_id, text, markup)
 
 
 def _already_shown(message: MaybeInaccessibleMessage, text: str, markup: object) -> bool:
