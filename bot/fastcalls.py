@@ -21,7 +21,7 @@ from telegram.ext import ExtBot
 
 from bot.request import AiohttpRequest
 
-__all__ = ["NO_PREVIEW", "answer_callback", "edit_text"]
+__all__ = ["NO_PREVIEW", "answer_callback", "edit_text", "keyboard_dict", "keyboard_json"]
 
 # `ayerpoth run`'s defaults (bot.app), which do_api_request does not add by itself.
 PARSE_MODE = ParseMode.HTML
@@ -37,26 +37,37 @@ def _json(value: object) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
-class _KeyboardJSON:
-    """Each keyboard's JSON, found by identity: bot.ui builds every keyboard once and reuses the
-    object, and hashing one (PTB hashes every button's every field) costs more than encoding."""
+class _Keyboards:
+    """Each keyboard's JSON, as a dict and encoded, found by identity: bot.ui builds every
+    keyboard once and reuses the object, and hashing one (PTB hashes every field of every
+    button) costs more than the lookup saves. Shared, so never changed."""
 
     def __init__(self, keep: int = KEEP_KEYBOARDS) -> None:
-        self._by_id: dict[int, tuple[InlineKeyboardMarkup, str]] = {}
+        self._by_id: dict[int, tuple[InlineKeyboardMarkup, dict[str, Any], str]] = {}
         self._keep = keep
 
-    def __call__(self, markup: InlineKeyboardMarkup) -> str:
+    def get(self, markup: InlineKeyboardMarkup) -> tuple[InlineKeyboardMarkup, dict[str, Any], str]:
         entry = self._by_id.get(id(markup))
         if entry is not None and entry[0] is markup:  # the entry keeps it alive: ids not reused
-            return entry[1]
-        encoded = _json(markup.to_dict())
+            return entry
+        as_dict = markup.to_dict()
+        entry = (markup, as_dict, _json(as_dict))
         if len(self._by_id) >= self._keep:
             del self._by_id[next(iter(self._by_id))]  # the oldest
-        self._by_id[id(markup)] = (markup, encoded)
-        return encoded
+        self._by_id[id(markup)] = entry
+        return entry
 
 
-keyboard_json = _KeyboardJSON()
+_keyboards = _Keyboards()
+
+
+def keyboard_dict(markup: InlineKeyboardMarkup) -> dict[str, Any]:
+    """A keyboard as Telegram's JSON (the object shared: never change it)."""
+    return _keyboards.get(markup)[1]
+
+
+def keyboard_json(markup: InlineKeyboardMarkup) -> str:
+    return _keyboards.get(markup)[2]
 
 
 async def answer_callback(

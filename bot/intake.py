@@ -101,13 +101,17 @@ class Inbox:
         elif update_id in self._seen_replayed or update_id in self._raw:
             return False  # fetched again after a stop that could not confirm it: handled already
         try:
-            update = Update.de_json(raw, self._application.bot)
+            update = Update.de_json(_without_keyboard(raw), self._application.bot)
         except Exception as exc:
             self._skip(raw, update_id, _describe_error(exc))
             return False
         self._raw[update_id] = raw
         self._application.update_queue.put_nowait(update)
         return True
+
+    def raw(self, update_id: int) -> dict[str, Any] | None:
+        """The JSON Telegram sent for an update in hand (its tapped message's keyboard too)."""
+        return self._raw.get(update_id)
 
     def _skip(self, raw: object, update_id: int | None, reason: str) -> None:
         self.skipped += 1
@@ -196,6 +200,22 @@ class Inbox:
         if self.outbox is not None:
             await self.outbox.hand_back(ids)
         return left
+
+
+def _without_keyboard(raw: dict[str, Any]) -> dict[str, Any]:
+    """The update as PTB reads it: a tapped message without its keyboard (the raw update keeps it).
+
+    PTB builds a dozen objects from a keyboard, a third of the CPU of reading a tap
+    (docs/performance.md), and only one thing reads it: bot.ui's check whether the message
+    shows a screen already, which reads it from `Inbox.raw`. So `query.message.reply_markup`
+    is None in handlers.
+    """
+    query = raw.get("callback_query")
+    message = query.get("message") if isinstance(query, dict) else None
+    if not isinstance(message, dict) or "reply_markup" not in message:
+        return raw
+    message = {key: value for key, value in message.items() if key != "reply_markup"}
+    return {**raw, "callback_query": {**query, "message": message}}  # type: ignore[dict-item]
 
 
 class LedgerProcessor(BaseUpdateProcessor):

@@ -10,7 +10,6 @@ from typing import Any
 from telegram import (
     InlineKeyboardButton,
     InlineKeyboardMarkup,
-    MaybeInaccessibleMessage,
     Message,
     Update,
 )
@@ -19,7 +18,7 @@ from telegram.warnings import PTBUserWarning
 
 from bot import callbacks
 from bot.context import AppContext
-from bot.fastcalls import answer_callback, edit_text
+from bot.fastcalls import answer_callback, edit_text, keyboard_dict
 from bot.telegram_html import TelegramHTMLError, parse_html
 
 Row = Sequence[InlineKeyboardButton]
@@ -135,7 +134,7 @@ async def show(
         key = (query.message.chat.id, query.message.message_id)
         fingerprint = hash((text, markup))
         screens = ctx.services.screens
-        if _already_shown(query.message, text, markup) or screens.shows(key, fingerprint):
+        if _already_shown(ctx, update, text, markup) or screens.shows(key, fingerprint):
             # A second tap on the same button (or one in flight with the tap that drew this
             # screen, or whose edit still waits in the outbox): Telegram would refuse the edit.
             return
@@ -178,9 +177,22 @@ async def _edit(
     await edit_text(ctx.bot, chat_id, message_id, text, markup)
 
 
-def _already_shown(message: MaybeInaccessibleMessage, text: str, markup: object) -> bool:
-    """Whether the message shows exactly this screen: same text, formatting and buttons."""
-    if not isinstance(message, Message) or message.reply_markup != markup:
+def _already_shown(
+    ctx: AppContext, update: Update, text: str, markup: InlineKeyboardMarkup | None
+) -> bool:
+    """Whether the tapped message shows exactly this screen: same text, formatting and buttons.
+
+    Its buttons are compared as the JSON Telegram sent (`Inbox.raw`; PTB is not given them, see
+    bot.intake) with this keyboard's. Should that be missing, the answer is no: the edit is
+    sent, and Telegram's "not modified" is ignored (bot.outbox).
+    """
+    query = update.callback_query
+    message = query.message if query is not None else None
+    raw = ctx.services.inbox.raw(update.update_id)
+    if not isinstance(message, Message) or raw is None:
+        return False
+    shown_markup = raw["callback_query"]["message"].get("reply_markup")
+    if shown_markup != (keyboard_dict(markup) if markup is not None else None):
         return False
     try:
         parsed = parse_html(text).stripped()

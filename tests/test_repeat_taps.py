@@ -323,3 +323,18 @@ async def test_two_taps_at_once_edit_the_message_once_while_the_edit_waits_in_th
     assert [c.ok for c in edits] == [True]  # one edit, and no refused second one
     assert all(t.callback_answer is not None for t in taps)  # both spinners stopped
     assert "ফ্রিল্যান্সিং" in " ".join(user.last_message.button_texts())
+
+
+async def test_a_tap_on_the_screen_it_leads_to_sends_no_edit_even_after_a_restart(
+    bot: BotHarness,
+) -> None:
+    """The bot remembers the screens it drew only while it runs; after a restart it reads what
+    the tapped message shows (its keyboard from the raw update, bot.intake) and sends no edit
+    Telegram would refuse as "not modified" (bot_against_fake asserts none was refused)."""
+    user = bot.user("Rahim")
+    await user.send("/start")
+    listing = (await user.press("সব পদ্ধতি")).last
+    await bot.restart()
+    again = await user.press_data("list:all", listing.message_id)  # a late second tap
+    assert again.callback_answer is not None and not again.edits
+    assert [c.method for c in bot.api.calls[-1:]] == ["answerCallbackQuery"]
