@@ -182,23 +182,23 @@ def _already_shown(
 ) -> bool:
     """Whether the tapped message shows exactly this screen: same text, formatting and buttons.
 
-    Its buttons are compared as the JSON Telegram sent (`Inbox.raw`; PTB is not given them, see
-    bot.intake) with this keyboard's. Should that be missing, the answer is no: the edit is
-    sent, and Telegram's "not modified" is ignored (bot.outbox).
+    Its buttons and formatting are read from the JSON Telegram sent (`Inbox.raw`; PTB is not
+    given them, see bot.intake). Should that be missing, the answer is no: the edit is sent,
+    and Telegram's "not modified" is ignored (bot.outbox).
     """
     query = update.callback_query
     message = query.message if query is not None else None
     raw = ctx.services.inbox.raw(update.update_id)
     if not isinstance(message, Message) or raw is None:
         return False
-    shown_markup = raw["callback_query"]["message"].get("reply_markup")
-    if shown_markup != (keyboard_dict(markup) if markup is not None else None):
+    tapped = raw["callback_query"]["message"]
+    if tapped.get("reply_markup") != (keyboard_dict(markup) if markup is not None else None):
         return False
     try:
         parsed = parse_html(text).stripped()
     except TelegramHTMLError:
         return False
-    shown = {(e.type, e.offset, e.length) for e in message.entities}
+    shown = {(e["type"], e["offset"], e["length"]) for e in tapped.get("entities", ())}
     return message.text == parsed.plain and shown == {
         (e["type"], e["offset"], e["length"]) for e in parsed.entities
     }
