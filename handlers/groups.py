@@ -84,12 +84,11 @@ async def card(update: Update, ctx: AppContext) -> None:
         ctx.notify(ctx.t("stale"))
         await show_methods(update, ctx)
         return
-    method = ctx.library.method(ctx.lang, method_id)
     rows = [
         [open_in_bot(ctx, ctx.t("btn.open_card"), method_id)],
         [button(ctx.t("btn.back"), callbacks.GROUP_LIST)],
     ]
-    await show(update, ctx, ctx.library.render(ctx.lang, "card.j2", m=method), keyboard(rows))
+    await show(update, ctx, ctx.library.card(ctx.lang, method_id), keyboard(rows))
 
 
 async def private_button(update: Update, ctx: AppContext) -> None:
