@@ -227,13 +227,18 @@ def _client_timeout(
 
 
 class _PreparedCall(BaseRequest):
-    """One call with its JSON body already encoded, sent on `via`'s connections (see post_json)."""
+    """One call with its JSON body already encoded, sent on `via`'s connections (see post_json).
 
-    __slots__ = ("_body", "_via")
+    Its caller does not read Telegram's reply, so a success is not decoded (the reply to an edit
+    is the whole edited message); a failure is, as PTB reads every failure.
+    """
+
+    __slots__ = ("_body", "_succeeded", "_via")
 
     def __init__(self, via: AiohttpRequest, body: bytes) -> None:
         self._via = via
         self._body = body
+        self._succeeded = False
 
     @property
     def read_timeout(self) -> float | None:
@@ -255,9 +260,21 @@ class _PreparedCall(BaseRequest):
         connect_timeout: ODVInput[float] = BaseRequest.DEFAULT_NONE,
         pool_timeout: ODVInput[float] = BaseRequest.DEFAULT_NONE,
     ) -> tuple[int, bytes]:
-        return await self._via.send_json(
+        status, payload = await self._via.send_json(
             url, method, self._body, read_timeout, write_timeout, connect_timeout, pool_timeout
         )
+        self._succeeded = 200 <= status <= 299
+        return status, payload
+
+    def parse_json_payload(self, payload: bytes) -> dict[str, Any]:  # type: ignore[override]
+        """PTB's own parse for a failure (its description, retry_after…); nothing for a success."""
+        if self._succeeded:
+            return _UNREAD_SUCCESS
+        return BaseRequest.parse_json_payload(payload)
+
+
+# What a success reply to a prepared call reads as: its result is not needed (bot.fastcalls).
+_UNREAD_SUCCESS: dict[str, Any] = {"ok": True, "result": True}
 
 
 def _name(exc: BaseException) -> str:

@@ -236,3 +236,14 @@ def _typed(value: object) -> object:
     ):
         return json.loads(value)
     return value
+
+
+async def test_a_taps_calls_fail_as_ptbs_do(bot: BotHarness) -> None:
+    """Written by bot.fastcalls, a tap's calls still fail as PTB's calls do: a 429 on the edit
+    pauses the chat and the edit is sent again, as the rate limiter does for any reply."""
+    user = bot.user("Rahim")
+    await user.send("/start")
+    bot.api.fail_next("editMessageText", status=429, retry_after=1)
+    reply = await user.press("সব পদ্ধতি")
+    assert reply.callback_answer is not None and reply.last.text.startswith("📋")
+    assert [call.error_code for call in bot.api.calls_to("editMessageText")] == [429, None]
