@@ -26,6 +26,9 @@ from bot.ratelimit import LaneRateLimiter
 from bot.store import SQLiteStore, open_store
 from bot.tips import JOB_NAME, Dispatcher
 
+# A throw-away PostgreSQL server for the tests that ask for `postgres_url` (tests/postgres.py).
+pytest_plugins = ("postgres",)
+
 CONTENT = load_library(Settings().content_dir)
 
 
