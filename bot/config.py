@@ -5,7 +5,9 @@ Every bad value stops the program with one line that names the variable; secrets
 
 from __future__ import annotations
 
+import os
 import re
+import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
@@ -18,6 +20,7 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 HTTP_BACKENDS = ("aiohttp", "httpx")
 _TOKEN_RE = re.compile(r"^\d{5,16}:[A-Za-z0-9_-]{30,64}$")
 _SECRET_RE = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
+_WORKER_ID_RE = re.compile(r"^[A-Za-z0-9._:@-]{1,64}$")
 #: Where an installed package keeps its content (package data, see pyproject.toml).
 PACKAGED_CONTENT = "_content"
 #: The file every content folder has (the menu order); a folder without it is the wrong one.
@@ -52,6 +55,7 @@ class Settings:
     webhook_port: int = 8443
     log_level: str = "INFO"
     content_dir: Path = field(default_factory=lambda: default_content_dir())
+    worker_id: str = field(default_factory=lambda: default_worker_id())
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -104,6 +108,7 @@ class Settings:
             webhook_port=_port("WEBHOOK_PORT", get("WEBHOOK_PORT") or "8443"),
             log_level=_choice("LOG_LEVEL", (get("LOG_LEVEL") or "INFO").upper(), LOG_LEVELS),
             content_dir=content_dir,
+            worker_id=_worker_id(get("WORKER_ID")),
         )
 
     @property
@@ -126,6 +131,22 @@ def default_content_dir() -> Path:
     installed = Path(str(resources.files("bot"))) / PACKAGED_CONTENT
     checkout = Path(__file__).resolve().parent.parent / "content"
     return checkout if not installed.is_dir() and checkout.is_dir() else installed
+
+
+def default_worker_id() -> str:
+    """host:pid, unique among the processes of a cluster without any setting."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _worker_id(value: str | None) -> str:
+    """WORKER_ID names this process in leases, logs and /healthz: short and printable."""
+    if value is None:
+        return default_worker_id()
+    if not _WORKER_ID_RE.match(value):
+        raise ConfigError(
+            "WORKER_ID", "may only hold 1-64 characters of A-Z, a-z, 0-9, and . _ : @ -"
+        )
+    return value
 
 
 def _content_dir(value: str | None) -> Path:
