@@ -388,7 +388,7 @@ class WebhookServer:
         self.refused = 0  # connections closed at once because max_connections were open
         self.timed_out = 0
         self.answered_early = 0  # 200s given at answer_within, the update still in hand
-        self._connections: set[asyncio.Task[Any]] = set()
+        self._connections: dict[asyncio.Task[Any], asyncio.StreamWriter] = {}
         self._waiting: set[asyncio.Task[Any]] = set()  # connections waiting on their update
         self._server: asyncio.Server | None = None
         self._stopping = False
@@ -432,9 +432,9 @@ class WebhookServer:
             self._server.close()
         if answering := set(self._waiting):  # their answers are written (then they close)
             await asyncio.wait(answering, timeout=self.client_timeout)
-        open_now = set(self._connections)
-        for task in open_now:
-            task.cancel()
+        open_now = dict(self._connections)
+        for writer in open_now.values():  # a read in progress ends; the task closes
+            writer.transport.abort()
         await asyncio.gather(*open_now, return_exceptions=True)
         if self._server is not None:
             await self._server.wait_closed()
@@ -447,7 +447,7 @@ class WebhookServer:
             self.refused += 1
             writer.transport.abort()
             return
-        self._connections.add(task)
+        self._connections[task] = writer
         try:
             await self._serve(reader, writer)
         except (TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, OSError):
@@ -455,7 +455,7 @@ class WebhookServer:
         except ValueError:  # a header block longer than the stream's limit
             pass
         finally:
-            self._connections.discard(task)
+            del self._connections[task]
             writer.close()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
