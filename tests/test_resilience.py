@@ -29,7 +29,7 @@ from conftest import CONTENT, BotHarness, Clock, bot_against_fake, captured_logs
 from test_tips import is_tip, subscribed, tips_of
 
 from bot.config import Settings
-from bot.fakeapi import FloodRules, UserDriver
+from bot.fakeapi import FakeBotAPI, FloodRules, UserDriver
 from bot.intake import WebhookServer
 from bot.ratelimit import LaneRateLimiter
 from bot.search import on_search_thread
@@ -427,6 +427,35 @@ async def test_a_webhook_stop_answers_what_it_handed_back_once_stored(
         while len(user.messages) == before and time.monotonic() < deadline:
             await bot.api.wait_event(0.5)
         assert [m.html for m in user.messages[before:]] == [CONTENT.t("bn", "help")]
+
+
+async def test_a_tap_delivered_twice_gets_its_screen_and_no_apology(
+    make_settings: Callable[..., Settings], clock: Clock
+) -> None:
+    """A worker killed after handling a tap but before its 200: the update comes again (to
+    another worker). Telegram refuses the second answer ("query is too old") and the edit changes
+    nothing; the person must not get an apology for a screen they are looking at."""
+    async with FakeBotAPI() as api:
+        bot = BotHarness(api, make_settings(api), clock, CONTENT, unthrottled)
+        await bot.start()
+        try:
+            user = bot.user("Rahim")
+            screen = (await user.send("/start")).last
+            reply = await user.press("সব পদ্ধতি", message=screen)
+            before = len(user.messages)
+            await bot.restart()  # another worker: it knows nothing of the first answer
+            again = {  # the same update once more, as Telegram sends it again
+                "id": reply.callback_query_id, "from": user.user.to_api(),
+                "message": api.message_json(screen), "chat_instance": str(user.id * 7 + 3),
+                "data": screen.find_button("সব পদ্ধতি")["callback_data"],
+            }  # fmt: skip
+            await api.wait_processed(api.enqueue_update("callback_query", again), 5)
+            refused = sorted(c.description or "" for c in api.rejections)
+            assert len(refused) == 2 and "query is too old" in refused[1].lower(), refused
+            assert "message is not modified" in refused[0]
+            assert len(user.messages) == before  # and no apology came
+        finally:
+            await bot.stop()
 
 
 # --- long messages -------------------------------------------------------------------------------
