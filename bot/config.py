@@ -20,7 +20,6 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 HTTP_BACKENDS = ("aiohttp", "httpx")
 _TOKEN_RE = re.compile(r"^\d{5,16}:[A-Za-z0-9_-]{30,64}$")
 _SECRET_RE = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
-_WORKER_ID_RE = re.compile(r"^[A-Za-z0-9._:@-]{1,64}$")
 #: Where an installed package keeps its content (package data, see pyproject.toml).
 PACKAGED_CONTENT = "_content"
 #: The file every content folder has (the menu order); a folder without it is the wrong one.
@@ -55,6 +54,8 @@ class Settings:
     webhook_port: int = 8443
     log_level: str = "INFO"
     content_dir: Path = field(default_factory=lambda: default_content_dir())
+    # Names this process in leases (the tips dispatcher's leadership, claimed messages) and logs;
+    # must differ between the processes that share one database.
     worker_id: str = field(default_factory=lambda: default_worker_id())
 
     @classmethod
@@ -108,7 +109,7 @@ class Settings:
             webhook_port=_port("WEBHOOK_PORT", get("WEBHOOK_PORT") or "8443"),
             log_level=_choice("LOG_LEVEL", (get("LOG_LEVEL") or "INFO").upper(), LOG_LEVELS),
             content_dir=content_dir,
-            worker_id=_worker_id(get("WORKER_ID")),
+            worker_id=_worker_id(get("WORKER_ID") or default_worker_id()),
         )
 
     @property
@@ -118,7 +119,13 @@ class Settings:
 
     def secrets(self) -> tuple[str, ...]:
         """Values that must never appear in a log line."""
-        return tuple(s for s in (self.bot_token, self.webhook_secret) if s)
+        password = urlsplit(self.database_url).password
+        return tuple(s for s in (self.bot_token, self.webhook_secret, password) if s)
+
+
+def default_worker_id() -> str:
+    """host:pid, unique among the processes of a cluster (and new at every start)."""
+    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 def default_content_dir() -> Path:
@@ -131,22 +138,6 @@ def default_content_dir() -> Path:
     installed = Path(str(resources.files("bot"))) / PACKAGED_CONTENT
     checkout = Path(__file__).resolve().parent.parent / "content"
     return checkout if not installed.is_dir() and checkout.is_dir() else installed
-
-
-def default_worker_id() -> str:
-    """host:pid, unique among the processes of a cluster without any setting."""
-    return f"{socket.gethostname()}:{os.getpid()}"
-
-
-def _worker_id(value: str | None) -> str:
-    """WORKER_ID names this process in leases, logs and /healthz: short and printable."""
-    if value is None:
-        return default_worker_id()
-    if not _WORKER_ID_RE.match(value):
-        raise ConfigError(
-            "WORKER_ID", "may only hold 1-64 characters of A-Z, a-z, 0-9, and . _ : @ -"
-        )
-    return value
 
 
 def _content_dir(value: str | None) -> Path:
@@ -222,10 +213,22 @@ def _port(name: str, value: str) -> int:
 
 
 def _database_url(value: str) -> str:
+    if value.startswith(("postgresql://", "postgres://")):
+        if not urlsplit(value).path.strip("/") and "dbname=" not in value:
+            raise ConfigError("DATABASE_URL", "names no database (postgresql://host/ayerpoth)")
+        return value
     if not value.startswith("sqlite:///"):
         raise ConfigError(
-            "DATABASE_URL", "must start with sqlite:/// (e.g. sqlite:///data/ayerpoth.sqlite3)"
+            "DATABASE_URL",
+            "must start with sqlite:/// (e.g. sqlite:///data/ayerpoth.sqlite3) "
+            "or postgresql:// (e.g. postgresql://ayerpoth@localhost/ayerpoth)",
         )
     if value == "sqlite:///":
         raise ConfigError("DATABASE_URL", "names no file")
+    return value
+
+
+def _worker_id(value: str) -> str:
+    if not re.fullmatch(r"[\w.:@-]{1,64}", value):
+        raise ConfigError("WORKER_ID", "1-64 letters, digits and . : @ - _ only")
     return value
