@@ -4,7 +4,8 @@ against 1 worker on SQLite, under the same load, in one run (`bench.run --cluste
 Every row is real `ayerpoth run` processes in webhook mode behind the round-robin balancer
 (bot/fakeapi/cluster.py), the single workers too, so rows differ only in backend and number of
 workers; the fake Bot API and the simulated people run in this process as for the other
-contenders (the load of the full-bot contender: everyone taps `actions` times). The store is
+contenders, under the load of the full-bot contender (everyone taps `actions` times), which
+runs first as the reference (one process, SQLite, long polling). The store is
 seeded once with `store_users` users (bench/seed.py, SQLite) and copied into PostgreSQL with
 `ayerpoth db copy`; each PostgreSQL row starts from a fresh copy of that database. PostgreSQL is a
 throw-away server started here (bot/fakeapi/postgres.py: Unix socket, fsync off, so the figures
@@ -25,7 +26,7 @@ from urllib.parse import urlsplit
 import psutil
 
 from bench.loadgen import BenchAPI, run_people
-from bench.run import people_for, rejection_counts, unchanged, wait_ready
+from bench.run import CONTENDERS, measure, people_for, rejection_counts, unchanged, wait_ready
 from bench.seed import seed_store
 from bot.fakeapi.cluster import Cluster
 from bot.fakeapi.postgres import PostgresCluster
@@ -131,8 +132,13 @@ def copy_into(source_url: str, target_url: str) -> None:
 async def cluster_rows(
     users: int, actions: int, store_users: int, cache: Path, report: Any
 ) -> list[dict[str, Any]]:
-    """Every row of ROWS, `report(row)` after each."""
-    rows = []
+    """The full-bot contender (one process, SQLite, long polling: the reference), then every
+    row of ROWS; `report(row)` after each."""
+    reference = next(c for c in CONTENDERS if c.name == "full-bot")
+    polling = await measure(reference, users, actions, store_users)
+    rows = [{**polling, "name": "full-bot-polling", "workers": 1, "db_cpu_ms_per_reply": 0.0,
+             "bot_cpu_ms_per_reply": polling["cpu_ms_per_reply"]}]  # fmt: skip
+    report(rows[0])
     with tempfile.TemporaryDirectory() as folder, PostgresCluster.start() as postgres:
         seeded = await seed_store(Path(folder) / "seed.sqlite3", store_users, cache=cache)
         template = postgres.create_database()
