@@ -342,6 +342,7 @@ async def test_sigkill_of_the_dispatcher_leader_mid_dispatch_loses_no_tip(
             assert leader is not None, f"no worker says it is the leader\n{cluster.logs()}"
             await cluster.kill(leader)
             sent_when_killed = sum(tips_to(api, subscribers).values())
+            assert sent_when_killed < 120, "the leader was killed after the dispatch, not in it"
             await until(
                 api, lambda: len(tips_to(api, subscribers)) == 120, "every tip sent", PATIENCE
             )
