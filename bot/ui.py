@@ -10,6 +10,7 @@ from typing import Any
 from telegram import (
     InlineKeyboardButton,
     InlineKeyboardMarkup,
+    MaybeInaccessibleMessage,
     Message,
     Update,
 )
@@ -133,14 +134,15 @@ async def show(
         await answer(update, ctx)
         key = (query.message.chat.id, query.message.message_id)
         fingerprint = hash((text, markup))
+        seen = _version(query.message)
         screens = ctx.services.screens
-        if _already_shown(ctx, update, text, markup) or screens.shows(key, fingerprint):
+        if _already_shown(ctx, update, text, markup) or screens.shows(key, fingerprint, seen):
             # A second tap on the same button (or one in flight with the tap that drew this
             # screen, or whose edit still waits in the outbox): Telegram would refuse the edit.
             return
         # Marked now, while the edit waits in its chat's queue; "not modified" (the same screen
         # _already_shown could not tell apart) is ignored by the outbox.
-        edit = screens.editing(key, fingerprint)
+        edit = screens.editing(key, fingerprint, seen)
         post(update, ctx, _edit_screen(ctx, key, edit, text, markup))
         return
     if query is not None:  # also when its message is too old to edit: the spinner must stop
@@ -175,6 +177,13 @@ async def _edit(
     (docs/performance.md); `bot.fastcalls` writes the call itself.
     """
     await edit_text(ctx.bot, chat_id, message_id, text, markup)
+
+
+def _version(message: MaybeInaccessibleMessage) -> object:
+    """Which version of the message a tap carries: when it was last edited, and its text."""
+    if not isinstance(message, Message):
+        return None
+    return (message.edit_date, message.text)
 
 
 def _already_shown(
