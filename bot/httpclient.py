@@ -9,7 +9,9 @@ go through aiohttp (`bot.request`): they are rare, and their encoding is aiohttp
 
 What it does, and all it does: POST/GET with a byte body to http(s)://host[:port]/path; responses
 with Content-Length, chunked, or read until the server closes; a connection is reused unless
-either side said `Connection: close`. Timeouts: `connect` for the TCP (and TLS) connect, `read`
+either side said `Connection: close` or it has been idle for KEEP_IDLE seconds (as aiohttp's
+client: a server closes idle connections after a while, and a request written as it does so is
+lost with the connection). Timeouts: `connect` for the TCP (and TLS) connect, `read`
 for any silence while a response is awaited (as aiohttp's sock_read), `total` for the whole
 exchange. A timeout raises `TimeoutError`, a broken or refused connection `ConnectionError` or
 another `OSError`, a response that is not HTTP/1.x `ProtocolError`; the caller maps them.
@@ -26,6 +28,7 @@ from urllib.parse import urlsplit
 __all__ = ["HTTPClient", "ProtocolError"]
 
 MAX_HEAD = 64 * 1024  # a Bot API response head is a few hundred bytes
+KEEP_IDLE = 15.0  # seconds a connection may wait idle for its next request (aiohttp's default)
 
 
 class ProtocolError(ConnectionError):
@@ -63,6 +66,7 @@ class _Connection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.closed = False
         self.reusable = True
+        self.idle_since = 0.0
         self._response: asyncio.Future[tuple[int, bytes]] | None = None
         self._buffer = bytearray()
         self._last_data = 0.0
@@ -266,8 +270,9 @@ class _Connection(asyncio.Protocol):
 class HTTPClient:
     """Kept-alive connections per host; at most `limit` at once (the caller bounds the calls)."""
 
-    def __init__(self, user_agent: str) -> None:
+    def __init__(self, user_agent: str, *, keep_idle: float = KEEP_IDLE) -> None:
         self._user_agent = user_agent.encode()
+        self._keep_idle = keep_idle
         self._idle: dict[tuple[bool, str, int], list[_Connection]] = {}
         self._open: set[_Connection] = set()
         self._tls: ssl.SSLContext | None = None
@@ -287,7 +292,7 @@ class HTTPClient:
         target = _target(url)
         loop = asyncio.get_running_loop()
         started = loop.time()
-        connection = self._idle_connection(target)
+        connection = self._idle_connection(target, loop.time())
         if connection is None:
             limit = connect if total is None else min(connect or total, total)
             async with asyncio.timeout(limit):
@@ -306,14 +311,18 @@ class HTTPClient:
             if connection.closed or not connection.reusable:
                 self._open.discard(connection)
             else:
+                connection.idle_since = loop.time()
                 self._idle.setdefault(target[:3], []).append(connection)
 
-    def _idle_connection(self, target: _Target) -> _Connection | None:
+    def _idle_connection(self, target: _Target, now: float) -> _Connection | None:
+        """The most recently used idle connection; those idle too long are closed on the way."""
         idle = self._idle.get(target[:3])
         while idle:
             connection = idle.pop()
             if not connection.closed and connection.reusable:
-                return connection
+                if now - connection.idle_since < self._keep_idle:
+                    return connection
+                connection.abort()
             self._open.discard(connection)
         return None
 

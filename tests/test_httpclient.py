@@ -153,6 +153,18 @@ async def test_a_connection_the_server_closed_while_idle_is_not_reused(client: H
     assert server.connections == 2
 
 
+async def test_a_connection_idle_too_long_is_not_reused() -> None:
+    """Servers close idle connections; one idle past `keep_idle` is closed, not written to."""
+    http = HTTPClient("test-agent", keep_idle=0.0)
+    try:
+        async with ScriptedServer(lambda r: ok(b"1")) as server:
+            assert await call(http, server.url) == (200, b"1")
+            assert await call(http, server.url) == (200, b"1")
+        assert server.connections == 2
+    finally:
+        http.close()
+
+
 async def test_silence_past_the_read_timeout_and_the_total_bound(client: HTTPClient) -> None:
     async with ScriptedServer(lambda r: None) as server:
         with pytest.raises(TimeoutError):
