@@ -164,6 +164,16 @@ class Stats:
     groups: int
 
 
+@dataclass(frozen=True, slots=True)
+class CardFileKey:
+    """A picture card as Telegram has it: which card, in which language, drawn from which
+    content (its hash). A content change gives a new digest, so an old upload is never reused."""
+
+    card: str
+    language: str
+    digest: str
+
+
 # --- the interface ------------------------------------------------------------------------------
 
 
@@ -277,6 +287,10 @@ class Store(Protocol):
     # questions with no answer: counted for the content team, never linked to a user
     async def record_unanswered(self, query: str, *, now: datetime) -> None: ...
     async def top_unanswered(self, *, limit: int, now: datetime) -> list[tuple[str, int]]: ...
+
+    # picture cards uploaded to Telegram: their file_id, sent again without an upload (no user data)
+    async def card_file_id(self, key: CardFileKey) -> str | None: ...
+    async def save_card_file_id(self, key: CardFileKey, file_id: str, *, now: datetime) -> None: ...
 
     # updates a stop handed back (bot.intake), raw JSON, handled first at the next start
     async def hold_updates(self, raw: Sequence[str]) -> None: ...
@@ -408,6 +422,17 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "ALTER TABLE broadcasts ADD COLUMN draft INTEGER",
         """CREATE UNIQUE INDEX broadcasts_draft ON broadcasts (created_by, draft)
         WHERE draft IS NOT NULL""",
+    ),
+    # v5: picture cards Telegram already has (bot.cards): sent again by file_id, no upload.
+    (
+        """CREATE TABLE card_files (
+            card TEXT NOT NULL,
+            language TEXT NOT NULL,
+            digest TEXT NOT NULL,
+            file_id TEXT NOT NULL,
+            uploaded_at INTEGER NOT NULL,
+            PRIMARY KEY (card, language, digest)
+        ) STRICT""",
     ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -1403,6 +1428,41 @@ class SQLiteStore:
             tips_sent=int(tips[0][0]),
             groups=int(groups[0][0]),
         )
+
+    # picture cards
+
+    async def card_file_id(self, key: CardFileKey) -> str | None:
+        rows = await self._read(
+            "SELECT file_id FROM card_files WHERE card = ? AND language = ? AND digest = ?",
+            (key.card, key.language, key.digest),
+        )
+        return str(rows[0][0]) if rows else None
+
+    async def save_card_file_id(self, key: CardFileKey, file_id: str, *, now: datetime) -> None:
+        """Keep the file_id of this drawing of the card; uploads of its older drawings go."""
+        params = {
+            "card": key.card,
+            "language": key.language,
+            "digest": key.digest,
+            "file_id": file_id,
+            "now": _ts(now),
+        }
+
+        def save(db: sqlite3.Connection) -> None:
+            db.execute(
+                """DELETE FROM card_files WHERE card = :card AND language = :language
+                AND digest != :digest""",
+                params,
+            )
+            db.execute(
+                """INSERT INTO card_files (card, language, digest, file_id, uploaded_at)
+                VALUES (:card, :language, :digest, :file_id, :now)
+                ON CONFLICT (card, language, digest) DO UPDATE SET
+                    file_id = excluded.file_id, uploaded_at = excluded.uploaded_at""",
+                params,
+            )
+
+        await self._in_transaction(save)
 
     # updates handed back by a stop (kept beside bot.persistence's blobs: no schema change)
 

@@ -22,6 +22,7 @@ from bot.store import (
     SQL_PENDING_TARGETS,
     SQL_TOUCH_USER,
     AddPathResult,
+    CardFileKey,
     DeliveryStatus,
     SQLiteStore,
     migrate,
@@ -108,8 +109,8 @@ _ROWS_AT_VERSION = {
         f"""INSERT INTO quiz_results VALUES ({ALICE}, '{{"q1":"a"}}', '["youtube","writing"]', 160)""",
     ],
 }
-# v2 and v3 added tables and columns with defaults: the same rows are valid there.
-_ROWS_AT_VERSION[2] = _ROWS_AT_VERSION[3] = _ROWS_AT_VERSION[1]
+# v2 to v4 added tables and columns with defaults: the same rows are valid there.
+_ROWS_AT_VERSION[2] = _ROWS_AT_VERSION[3] = _ROWS_AT_VERSION[4] = _ROWS_AT_VERSION[1]
 
 
 @pytest.mark.parametrize("version", range(SCHEMA_VERSION))
@@ -612,6 +613,22 @@ async def _rows_mentioning(store: SQLiteStore, user_id: int) -> dict[str, int]:
         if count := next(iter(rows))[0]:
             found[table] = count
     return found
+
+
+async def test_a_card_keeps_the_file_id_of_its_newest_drawing(store: SQLiteStore) -> None:
+    drawn = CardFileKey("method:youtube", "bn", "a" * 32)
+    redrawn = CardFileKey("method:youtube", "bn", "b" * 32)  # its content changed
+    english = CardFileKey("method:youtube", "en", "a" * 32)
+    assert await store.card_file_id(drawn) is None
+    await store.save_card_file_id(drawn, "file-1", now=NOW)
+    await store.save_card_file_id(english, "file-2", now=NOW)
+    assert await store.card_file_id(drawn) == "file-1"
+    await store.save_card_file_id(redrawn, "file-3", now=LATER)
+    assert await store.card_file_id(drawn) is None  # never sent again: it shows old content
+    assert (await store.card_file_id(redrawn), await store.card_file_id(english)) == (
+        "file-3",
+        "file-2",
+    )
 
 
 async def test_stats(store: SQLiteStore) -> None:
