@@ -31,6 +31,7 @@ from telegram.ext import (
     TypeHandler,
 )
 
+from bot.cards.service import CardService
 from bot.commands import publish_commands
 from bot.config import Settings
 from bot.content import Library, load_library
@@ -50,6 +51,7 @@ from handlers import (
     account,
     admin,
     answers,
+    cards,
     fallback,
     groups,
     inline,
@@ -95,6 +97,8 @@ def build_application(
         raise ValueError("BOT_TOKEN is required to build the application")
     sys.setswitchinterval(GIL_SWITCH_INTERVAL)
     library = library or load_library(settings.content_dir)
+    # Raises ShapingUnavailable (with what to install) when Pillow cannot shape Bangla.
+    pictures = CardService(library, store, settings.card_cache_dir, clock=clock)
     request, get_updates_request = build_requests(settings.http_backend)
     outbox = Outbox(on_failure=send_failed)
     inbox = Inbox(outbox)  # an update is in hand until the replies it posted are out
@@ -125,7 +129,7 @@ def build_application(
     application: BotApplication = builder.build()
     inbox.attach(application)
     application.bot_data.services = Services(
-        settings, library, store, clock, inbox=inbox, outbox=outbox
+        settings, library, store, pictures, clock, inbox=inbox, outbox=outbox
     )
     register_handlers(application)
     return application
@@ -139,7 +143,9 @@ def register_handlers(application: BotApplication) -> None:
         ChatMemberHandler(track_block, ChatMemberHandler.MY_CHAT_MEMBER, chat_id=None), group=-1
     )
     # groups first: in a group it answers every button, so private screens never show there.
-    for module in (groups, inline, menu, methods, answers, quiz, mypath, tips, account, language):
+    for module in (
+        groups, inline, menu, methods, answers, quiz, mypath, tips, cards, account, language,
+    ):  # fmt: skip
         application.add_handlers(module.handlers())
     application.add_handlers(admin.handlers(application.bot_data.services.settings.admin_ids))
     application.add_handlers(fallback.handlers())  # last: whatever nothing else took
@@ -194,11 +200,17 @@ async def _post_init(application: BotApplication) -> None:
     application.job_queue.run_once(
         dispatcher, 0, name=f"{JOB_NAME}-now", job_kwargs={"misfire_grace_time": None}
     )
+    # Old cached pictures go; with CARD_UPLOAD_CHAT_ID, method cards are uploaded ahead.
+    services.cards.start(application.bot, services.settings.card_upload_chat_id)
     log.info("bot @%s ready", application.bot.username)
 
 
 async def _post_shutdown(application: BotApplication) -> None:
-    await application.bot_data.services.store.close()
+    services = application.bot_data.services
+    try:
+        await services.cards.close()
+    finally:
+        await services.store.close()
 
 
 def intake(application: BotApplication, *, poll_timeout: float = 10) -> Poller | WebhookServer:

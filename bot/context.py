@@ -18,6 +18,7 @@ from bot.intake import Inbox
 from bot.outbox import Outbox
 
 if TYPE_CHECKING:
+    from bot.cards.service import CardService
     from bot.store import Store
 
 
@@ -86,6 +87,7 @@ class Services:
     settings: Settings
     library: Library
     store: Store
+    cards: CardService  # picture cards: drawn in a worker process, uploaded once
     clock: Callable[[], datetime] = utc_now
     answered: AnsweredQueries = field(default_factory=AnsweredQueries)
     screens: ShownScreens = field(default_factory=ShownScreens)
