@@ -54,11 +54,9 @@ class _Writer:
         link = create_deep_linked_url(self.bot, payload)
         return Footer(
             brand=self.ui("card.brand"),
-            handle=f"@{self.bot}",
             call=self.ui(call_key),
-            link=link.removeprefix("https://"),
+            link=link,
             sources=(
-                self.ui_source("card.brand"),
                 self.ui_source("card.brand"),
                 self.ui_source(call_key),
                 self.ui_source(call_key),

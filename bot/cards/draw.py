@@ -15,16 +15,16 @@ import segno
 from PIL import Image, ImageDraw, ImageFont
 
 from bot.cards.model import Block, Card, Source
-from bot.cards.text import Face, missing_glyphs, runs, too_wide, wrap
+from bot.cards.text import Face, missing_glyphs, require_shaping, runs, too_wide, wrap
 
 WIDTH = 1080
 # As tall as the text needs, from square to 9:16 (a phone screen); every box full still fits.
 MIN_HEIGHT = 1080
 MAX_HEIGHT = 1920
 MARGIN = 80
-TOP = 104
+TOP = 96
 TEXT_WIDTH = WIDTH - 2 * MARGIN
-QR_SIZE = 248
+QR_SIZE = 216
 GAP = 56  # between the last block and the footer's rule, and the rule and the footer
 BOTTOM = 56
 
@@ -68,7 +68,7 @@ STYLES = {
     "title": Style("bold", 58, ACCENT, max_lines=2, space_before=20, leading=1.4),
     "heading": Style("bold", 40, INK, max_lines=2, leading=1.4),
     "chip": Style("bold", 34, CHIP_INK, max_lines=1, space_before=28, indent=22),
-    "label": Style("bold", 36, ACCENT, max_lines=1, space_before=40),
+    "label": Style("bold", 36, ACCENT, max_lines=1, space_before=36),
     "body": Style("regular", 36, INK, max_lines=3, space_before=4),
     "step": Style("regular", 36, INK, max_lines=3, space_before=12, indent=58),
     "tip": Style("regular", 38, INK, max_lines=13, space_before=20),
@@ -77,11 +77,10 @@ STYLES = {
 }
 FOOTER_STYLES = {
     "brand": Style("bold", 40, INK, max_lines=1, leading=1.4),
-    "handle": Style("bold", 34, ACCENT, max_lines=1),
     "call": Style("regular", 34, INK, max_lines=2, space_before=8),
-    "link": Style("regular", 34, MUTED, max_lines=2, space_before=8),
+    "link": Style("regular", 34, ACCENT, max_lines=2, space_before=8),
 }
-FOOTER_TEXT_WIDTH = WIDTH - 2 * MARGIN - QR_SIZE - 40
+FOOTER_TEXT_WIDTH = WIDTH - 2 * MARGIN - QR_SIZE - 32
 CHIP_PAD = 10  # above and below a chip's text, inside its pill
 
 
@@ -124,6 +123,8 @@ def _style(name: str) -> Style:
 
 def layout(card: Card, *, engine: ImageFont.Layout = ImageFont.Layout.RAQM) -> Layout:
     """Break every block into lines in its box; list what does not fit."""
+    if engine is ImageFont.Layout.RAQM:
+        require_shaping()  # the fonts are opened once; this is asked every time
     lines: list[Line] = []
     problems: list[Overflow] = []
 
@@ -165,12 +166,11 @@ def layout(card: Card, *, engine: ImageFont.Layout = ImageFont.Layout.RAQM) -> L
         top = place(block, block.style, MARGIN, TEXT_WIDTH, top + (style.space_before if i else 0))
     rule = top + GAP
     footer = card.footer
-    link = footer.link
-    if Face("regular", FOOTER_STYLES["link"].size, engine).width(link) > FOOTER_TEXT_WIDTH:
-        link = link.replace("?", "\n?", 1)  # a long username: the start parameter below it
-    texts = ("brand", footer.brand), ("handle", footer.handle), ("call", footer.call)
+    shown = footer.link.removeprefix("https://")  # what people type; the QR code has it whole
+    link = _fit_link(shown, FOOTER_STYLES["link"].face(engine), FOOTER_TEXT_WIDTH)
+    texts = ("brand", footer.brand), ("call", footer.call), ("link", link)
     top = rule + GAP
-    for (name, text), source in zip((*texts, ("link", link)), footer.sources, strict=True):
+    for (name, text), source in zip(texts, footer.sources, strict=True):
         top = place(
             Block(name, text, source),
             name,
@@ -199,9 +199,34 @@ def layout(card: Card, *, engine: ImageFont.Layout = ImageFont.Layout.RAQM) -> L
     return Layout(card, tuple(lines), tuple(problems), height, rule + shift, qr_box, engine)
 
 
+def _fit_link(link: str, face: Face, width: float) -> str:
+    """The link on one line if it fits; else broken before its "?start=", or, for a very long
+    username, wherever it must (a link is Latin: any character is a safe place to break)."""
+    if face.width(link) <= width:
+        return link
+    head, mark, tail = link.partition("?")
+    if mark and face.width(head) <= width and face.width(mark + tail) <= width:
+        return f"{head}\n{mark}{tail}"
+    lines = [""]
+    for char in link:
+        if lines[-1] and face.width(lines[-1] + char) > width:
+            lines.append("")
+        lines[-1] += char
+    return "\n".join(lines)
+
+
 def render_png(card: Card, *, engine: ImageFont.Layout = ImageFont.Layout.RAQM) -> bytes:
-    """The card as PNG bytes (the render process runs this)."""
+    """The card as PNG bytes."""
     return paint_png(layout(card, engine=engine))
+
+
+def render_checked(card: Card) -> tuple[bytes, tuple[str, ...]]:
+    """The card as PNG bytes, and what did not fit (the render process runs this): content the
+    check was not run on still gives a picture, with the overflow cut, and the bot says so."""
+    laid = layout(card)
+    return paint_png(laid), tuple(
+        f"{p.source.file} {p.source.key}: {p.message}" for p in laid.problems
+    )
 
 
 def paint_png(laid: Layout) -> bytes:

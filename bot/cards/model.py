@@ -41,13 +41,13 @@ class Block:
 
 @dataclass(frozen=True, slots=True)
 class Footer:
-    """The bottom of every card: the bot's name and handle, what the QR code does, the link."""
+    """The bottom of every card: the bot's name, what the QR code does, the link (which has
+    the bot's @username in it)."""
 
     brand: str
-    handle: str
     call: str
-    link: str
-    sources: tuple[Source, ...] = field(compare=False)  # of brand, handle, call, link
+    link: str  # https://t.me/<bot>?start=<payload>
+    sources: tuple[Source, ...] = field(compare=False)  # of brand, call, link
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,9 +72,3 @@ class Card:
         }
         encoded = json.dumps(drawn, ensure_ascii=False, sort_keys=True).encode("utf-8")
         return hashlib.sha256(encoded).hexdigest()[:32]
-
-    def text(self) -> list[str]:
-        """Every text on the card, in reading order (before line breaking)."""
-        footer = self.footer
-        blocks = [f"{b.prefix} {b.text}".strip() for b in self.blocks]
-        return [*blocks, footer.brand, footer.handle, footer.call, footer.link]

@@ -26,7 +26,7 @@ from telegram.error import BadRequest, TelegramError
 from telegram.ext import ExtBot
 
 from bot.cards.build import method_card
-from bot.cards.draw import render_png
+from bot.cards.draw import render_checked
 from bot.cards.model import Card
 from bot.cards.text import require_shaping
 from bot.content import Library
@@ -84,11 +84,19 @@ class CardService:
     async def _render(self, card: Card) -> bytes:
         loop = asyncio.get_running_loop()
         try:
-            return await loop.run_in_executor(self._executor(), render_png, card)
+            data, problems = await loop.run_in_executor(self._executor(), render_checked, card)
         except BrokenProcessPool:  # the worker died (killed, out of memory): a new one, once
             log.warning("the card render process died; starting a new one")
             self._pool = None
-            return await loop.run_in_executor(self._executor(), render_png, card)
+            data, problems = await loop.run_in_executor(self._executor(), render_checked, card)
+        for problem in problems:
+            log.warning(
+                "picture card %s (%s): %s (run ayerpoth content check)",
+                card.name,
+                card.language,
+                problem,
+            )
+        return data
 
     def _executor(self) -> ProcessPoolExecutor:
         """Started on first use, so start-up does not wait for it. Spawned, not forked: the
