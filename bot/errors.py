@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import logging
-import sqlite3
 
 from telegram import Update
 from telegram.error import Forbidden
 
 from bot.context import AppContext, update_language
+from bot.store import StoreError
 from bot.ui import StaleButton, answer
 from handlers.fallback import stale_button
 
@@ -19,7 +19,7 @@ async def on_error(update: object, ctx: AppContext) -> None:
     """Stale buttons get the current menu; anything else a short apology in the user's language."""
     try:  # PTB made this context afresh: the language identify_user chose is not on it
         ctx.lang = await update_language(update, ctx.services)
-    except sqlite3.Error as exc:
+    except StoreError as exc:
         log.warning("answering in %s, the user's language is unknown: %s", ctx.lang, exc)
     if isinstance(update, Update) and isinstance(ctx.error, StaleButton):
         await stale_button(update, ctx)

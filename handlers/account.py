@@ -86,9 +86,6 @@ async def forget_answer(update: Update, ctx: AppContext) -> None:
         return
     user_id = update.effective_user.id
     await ctx.store.forget_user(user_id)
-    # PTB keeps its own copies in memory and would write them back on the next save.
-    ctx.application.drop_user_data(user_id)
-    ctx.application.drop_chat_data(user_id)
     # Not a dead end: one tap starts again (a new user from then on).
     again = keyboard([[button(ctx.t("btn.start_again"), callbacks.HOME)]])
     await show(update, ctx, ctx.t("data.forgotten"), again)

@@ -135,7 +135,10 @@ async def test_cards_uploaded_ahead_give_the_first_inline_share_a_picture(
     bot.settings = dataclasses.replace(bot.settings, card_upload_chat_id=uploads.id)
     await bot.restart()
     assert bot.app is not None
-    await bot.app.bot_data.services.cards.idle()
+    cards = bot.app.bot_data.services.cards
+    assert cards.uploading_ahead is not None and await cards.uploading_ahead == 2 * len(
+        CONTENT.method_ids
+    )
     sent = [m for m in bot.api.sent_to(uploads.id) if m.kind == "photo"]
     assert len(sent) == 2 * len(CONTENT.method_ids)  # every method card, both languages
     for language_code in ("bn", "en"):
@@ -144,7 +147,8 @@ async def test_cards_uploaded_ahead_give_the_first_inline_share_a_picture(
             f"{m}.{language_code}.photo" for m in CONTENT.method_ids
         ]
     await bot.restart()  # uploaded already: nothing is sent again
-    await bot.app.bot_data.services.cards.idle()
+    cards = bot.app.bot_data.services.cards
+    assert cards.uploading_ahead is not None and await cards.uploading_ahead == 0
     assert len([m for m in bot.api.sent_to(uploads.id) if m.kind == "photo"]) == len(sent)
 
 

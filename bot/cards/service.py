@@ -30,11 +30,12 @@ from bot.cards.draw import render_checked
 from bot.cards.model import Card
 from bot.cards.text import require_shaping
 from bot.content import Library
-from bot.store import CardFileKey, Store
+from bot.store import CardFileKey, CardStore
 
 log = logging.getLogger(__name__)
 
 KEEP_UNUSED_DAYS = 7  # a cached PNG nobody read for this long is deleted at the next start
+RECHECK_SECONDS = 60  # how long "Telegram has no copy of this card" is believed
 WRONG_FILE = "wrong file identifier"  # Telegram's 400 for a file_id it does not know
 
 
@@ -48,7 +49,7 @@ class CardService:
     def __init__(
         self,
         library: Library,
-        store: Store,
+        store: CardStore,
         cache_dir: Path,
         *,
         clock: Callable[[], datetime],
@@ -62,9 +63,10 @@ class CardService:
         self.workers = workers
         self.renders = 0  # cards drawn (not read from the disk cache)
         self._pool: ProcessPoolExecutor | None = None
-        self._file_ids: dict[CardFileKey, str | None] = {}  # the store's, read once
+        self._file_ids: dict[CardFileKey, str] = {}  # found in the store, or uploaded here
+        self._missing: dict[CardFileKey, float] = {}  # when the store last had none
         self._uploading: dict[CardFileKey, asyncio.Lock] = {}
-        self._background: set[asyncio.Task[Any]] = set()
+        self.uploading_ahead: asyncio.Task[int] | None = None
         #: (chat, card name, language) of pictures on their way (handlers.cards: a second tap)
         self.sharing: set[tuple[int, str, str]] = set()
 
@@ -109,18 +111,28 @@ class CardService:
     # Telegram's copies
 
     async def file_id(self, card: Card) -> str | None:
-        """The file_id of this very drawing, if Telegram has it (the store's, kept in memory:
-        one process per database, so this process made every change since it read it)."""
+        """The file_id of this very drawing, if Telegram has it. Found ones are kept in memory
+        (a digest's picture never changes); that there is none is asked again after
+        RECHECK_SECONDS, since another process on the same database may have uploaded it."""
         key = key_of(card)
-        if key not in self._file_ids:
-            self._file_ids[key] = await self.store.card_file_id(key)
-        return self._file_ids[key]
+        if (found := self._file_ids.get(key)) is not None:
+            return found
+        asked = self._missing.get(key)
+        if asked is not None and time.monotonic() - asked < RECHECK_SECONDS:
+            return None
+        found = await self.store.card_file_id(key)
+        if found is None:
+            self._missing[key] = time.monotonic()
+        else:
+            self._file_ids[key] = found
+            self._missing.pop(key, None)
+        return found
 
-    async def _remember(self, card: Card, file_id: str | None) -> None:
+    async def _remember(self, card: Card, file_id: str) -> None:
         key = key_of(card)
         self._file_ids[key] = file_id
-        if file_id is not None:
-            await self.store.save_card_file_id(key, file_id, now=self.clock())
+        self._missing.pop(key, None)
+        await self.store.save_card_file_id(key, file_id, now=self.clock())
 
     async def send(
         self,
@@ -143,6 +155,7 @@ class CardService:
                 rate_limit_args=rate_limit_args,
             )
 
+        forgotten = None
         if (file_id := await self.file_id(card)) is not None:
             try:
                 return await send(file_id)
@@ -150,35 +163,32 @@ class CardService:
                 if WRONG_FILE not in exc.message.lower():
                     raise
                 log.warning("Telegram no longer knows %s's file_id; uploading it again", card.name)
-                await self._remember(card, None)
+                self._file_ids.pop(key_of(card), None)
+                forgotten = file_id
         lock = self._uploading.setdefault(key_of(card), asyncio.Lock())
         async with lock:
-            if (file_id := await self.file_id(card)) is not None:  # uploaded while we waited
+            file_id = await self.file_id(card)
+            if file_id is not None and file_id != forgotten:  # uploaded while we waited
                 return await send(file_id)
             png = await self.png(card)
             filename = f"{card.name.replace(':', '-')}.{card.language}.png"
             message = await send(InputFile(png, filename=filename))
-            await self._remember(card, message.photo[-1].file_id if message.photo else None)
+            if message.photo:
+                await self._remember(card, message.photo[-1].file_id)
             return message
 
     # in the background, after start-up
 
-    def start(self, bot: ExtBot[Any], upload_chat_id: int | str | None) -> None:
-        """Delete cached PNGs nobody used for a while; with an upload chat, upload every method
-        card there that Telegram does not have yet, so inline answers have pictures at once."""
-        self._run_in_background(asyncio.to_thread(_prune, self.cache_dir, KEEP_UNUSED_DAYS))
-        if upload_chat_id is not None:
-            self._run_in_background(self.upload_ahead(bot, upload_chat_id))
+    def upload_ahead(self, bot: ExtBot[Any], chat_id: int | str) -> asyncio.Task[int]:
+        """Start uploading, to `chat_id`, the method cards Telegram does not have yet, so
+        inline answers have their pictures from the first share on; the task is kept in
+        `uploading_ahead` (the tests and the benchmark wait for it)."""
+        self.uploading_ahead = asyncio.ensure_future(self._upload_ahead(bot, chat_id))
+        return self.uploading_ahead
 
-    def _run_in_background(self, work: Any) -> None:
-        task = asyncio.ensure_future(work)
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
-
-    async def upload_ahead(self, bot: ExtBot[Any], chat_id: int | str) -> int:
-        """Upload the method cards Telegram does not have yet to `chat_id`; how many were sent.
-
-        On the broadcast lane, so people tapping buttons are not queued behind the uploads."""
+    async def _upload_ahead(self, bot: ExtBot[Any], chat_id: int | str) -> int:
+        """On the broadcast lane, so people tapping buttons are not queued behind the uploads;
+        returns how many were uploaded."""
         sent = 0
         for language in self.library.packs:
             for method_id in self.library.method_ids:
@@ -195,16 +205,24 @@ class CardService:
             log.info("%d picture card(s) uploaded to %s for inline answers", sent, chat_id)
         return sent
 
-    async def idle(self) -> None:
-        """Wait for the background work (tests and the benchmark)."""
-        while self._background:
-            await asyncio.gather(*set(self._background), return_exceptions=True)
+    def prune(self) -> int:
+        """Delete cached PNGs nobody used for KEEP_UNUSED_DAYS (the drawings of older content
+        among them); blocking, for a thread. Returns how many."""
+        if not self.cache_dir.is_dir():
+            return 0
+        oldest = time.time() - KEEP_UNUSED_DAYS * 86400
+        removed = 0
+        for path in self.cache_dir.glob("*.png"):
+            try:
+                if path.stat().st_mtime < oldest:
+                    path.unlink()
+                    removed += 1
+            except FileNotFoundError:
+                continue
+        return removed
 
     async def close(self) -> None:
-        """Stop the background work and the render process."""
-        for task in self._background:
-            task.cancel()
-        await asyncio.gather(*self._background, return_exceptions=True)
+        """Stop the render process (the app cancels the background work before)."""
         if self._pool is not None:
             pool, self._pool = self._pool, None
             await asyncio.to_thread(pool.shutdown, wait=True, cancel_futures=True)
@@ -225,19 +243,3 @@ def _write_atomically(path: Path, data: bytes) -> None:
     partial = path.with_suffix(f".{os.getpid()}.partial")
     partial.write_bytes(data)
     partial.replace(path)
-
-
-def _prune(folder: Path, days: float) -> int:
-    """Delete PNGs not used for `days` (the drawings of older content among them)."""
-    if not folder.is_dir():
-        return 0
-    oldest = time.time() - days * 86400
-    removed = 0
-    for path in folder.glob("*.png"):
-        try:
-            if path.stat().st_mtime < oldest:
-                path.unlink()
-                removed += 1
-        except FileNotFoundError:
-            continue
-    return removed
