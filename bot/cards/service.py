@@ -26,7 +26,6 @@ from telegram.error import BadRequest, TelegramError
 from telegram.ext import ExtBot
 
 from bot.cards.build import method_card
-from bot.cards.draw import render_checked
 from bot.cards.model import Card
 from bot.cards.text import require_shaping
 from bot.content import Library
@@ -36,6 +35,9 @@ log = logging.getLogger(__name__)
 
 KEEP_UNUSED_DAYS = 7  # a cached PNG nobody read for this long is deleted at the next start
 RECHECK_SECONDS = 60  # how long "Telegram has no copy of this card" is believed
+# One: the bot's own process needs the other core of a small machine, and a card drawn once is
+# sent by file_id ever after, so drawing is rare.
+RENDER_PROCESSES = 1
 WRONG_FILE = "wrong file identifier"  # Telegram's 400 for a file_id it does not know
 
 
@@ -53,14 +55,12 @@ class CardService:
         cache_dir: Path,
         *,
         clock: Callable[[], datetime],
-        workers: int = 1,
     ) -> None:
         require_shaping()  # at start-up: broken Bangla is never drawn, not even once
         self.library = library
         self.store = store
         self.cache_dir = cache_dir
         self.clock = clock
-        self.workers = workers
         self.renders = 0  # cards drawn (not read from the disk cache)
         self._pool: ProcessPoolExecutor | None = None
         self._file_ids: dict[CardFileKey, str] = {}  # found in the store, or uploaded here
@@ -84,6 +84,8 @@ class CardService:
         return data
 
     async def _render(self, card: Card) -> bytes:
+        from bot.cards.draw import render_checked  # the render process's; loaded when first used
+
         loop = asyncio.get_running_loop()
         try:
             data, problems = await loop.run_in_executor(self._executor(), render_checked, card)
@@ -105,7 +107,7 @@ class CardService:
         bot's process has threads (SQLite's), which a fork would copy mid-flight."""
         if self._pool is None:
             context = multiprocessing.get_context("spawn")
-            self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=context)
+            self._pool = ProcessPoolExecutor(max_workers=RENDER_PROCESSES, mp_context=context)
         return self._pool
 
     # Telegram's copies
