@@ -199,6 +199,19 @@ async def test_a_file_id_telegram_forgot_is_uploaded_again(bot: BotHarness) -> N
     bot.api.calls = [c for c in bot.api.calls if c.ok]  # the refusal above was the point
 
 
+async def test_share_buttons_for_what_no_longer_exists_get_the_current_menu(
+    bot: BotHarness,
+) -> None:
+    user = bot.user("Rahim")
+    tips = CONTENT.tip_count("youtube")
+    answers = len(CONTENT.quiz_questions)
+    for data in ("img:m:gone", f"img:t:youtube:{tips}", "img:q:" + "9" * answers, "img:q:0"):
+        card = await user.send("/start youtube")
+        reply = await user.press_data(data, card.last.message_id)
+        assert reply.callback_answer is not None and "মূল মেনু" in reply.text, data
+    assert photo_sends(bot) == []
+
+
 # ------------------------------------------------------------------------------ the service
 
 
