@@ -89,7 +89,8 @@ def method_cards(language: str) -> list[Card]:
 
 def summary(scores: dict[str, float]) -> str:
     values = list(scores.values())
-    return f"min {min(values):.3f}, mean {sum(values) / len(values):.3f} over {len(values)}"
+    mean = sum(values) / len(values)
+    return f"min {min(values):.3f}, mean {mean:.3f}, max {max(values):.3f} over {len(values)}"
 
 
 @pytest.mark.parametrize("language", ["bn", "en"])
