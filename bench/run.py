@@ -138,8 +138,16 @@ class BotProcess:
         )
 
     def cpu(self) -> float:
-        times = self.popen.cpu_times()
-        return float(times.user + times.system)
+        """User + system seconds of the bot and its live children (the card render process)."""
+        processes = [self.popen, *self.popen.children(recursive=True)]
+        total = 0.0
+        for process in processes:
+            try:
+                times = process.cpu_times()
+            except psutil.NoSuchProcess:
+                continue
+            total += times.user + times.system
+        return total
 
     def peak_rss_mb(self) -> float:
         with open(f"/proc/{self.popen.pid}/status") as status:
