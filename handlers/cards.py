@@ -1,4 +1,4 @@
-""" "🖼 Share as image": a method card, a weekly tip or a quiz result sent as a picture.
+"""Share as image (🖼): a method card, a weekly tip or a quiz result sent as a picture.
 
 People in Bangladesh share pictures more than links: a card forwarded to a WhatsApp group or
 posted on Facebook travels further than a Telegram message. The picture (bot.cards) carries the
