@@ -234,6 +234,23 @@ async def test_cards_are_drawn_in_another_process_once_and_kept_on_disk(tmp_path
         await store.close()
 
 
+async def test_the_render_process_ends_when_nothing_was_drawn_for_a_while(tmp_path: Path) -> None:
+    store = await open_store(f"sqlite:///{tmp_path / 'bot.sqlite3'}")
+    cards = CardService(
+        CONTENT, store, tmp_path / "cards", clock=lambda: NOW, render_idle_seconds=0
+    )
+    try:
+        await cards.png(method_card(CONTENT, "en", "social", CHECK_USERNAME))
+        [render] = multiprocessing.active_children()
+        await asyncio.to_thread(render.join, 10)  # it is told to end right after its last card
+        assert not render.is_alive()
+        await cards.png(method_card(CONTENT, "en", "stock", CHECK_USERNAME))  # a new one
+        assert cards.renders == 2
+    finally:
+        await cards.close()
+        await store.close()
+
+
 def test_a_card_hash_follows_everything_drawn_and_nothing_else() -> None:
     card = method_card(CONTENT, "bn", "youtube", "AyerPothBot")
     assert card.digest == method_card(CONTENT, "bn", "youtube", "AyerPothBot").digest

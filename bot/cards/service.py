@@ -1,7 +1,8 @@
 """Picture cards for the running bot: drawn in a worker process, kept on disk, uploaded once.
 
 Drawing a card takes a tenth of a second of CPU, mostly with the GIL held (shaping, painting),
-so it runs in a separate process and the event loop only waits for the bytes. A PNG is kept in
+so it runs in a separate process and the event loop only waits for the bytes; the process is
+started by the first card to draw and ends when there has been nothing to draw for a while. A PNG is kept in
 CARD_CACHE_DIR under its content hash; the first send uploads it and Telegram's file_id is kept
 in the store by card, language and hash, so every later send is a few bytes. A content change
 changes the hash: a new drawing and a new upload, never a stale picture.
@@ -36,8 +37,9 @@ log = logging.getLogger(__name__)
 KEEP_UNUSED_DAYS = 7  # a cached PNG nobody read for this long is deleted at the next start
 RECHECK_SECONDS = 60  # how long "Telegram has no copy of this card" is believed
 # One: the bot's own process needs the other core of a small machine, and a card drawn once is
-# sent by file_id ever after, so drawing is rare.
+# sent by file_id ever after, so drawing is rare: the process (~70 MB) ends when idle this long.
 RENDER_PROCESSES = 1
+RENDER_IDLE_SECONDS = 300.0
 WRONG_FILE = "wrong file identifier"  # Telegram's 400 for a file_id it does not know
 
 
@@ -55,6 +57,7 @@ class CardService:
         cache_dir: Path,
         *,
         clock: Callable[[], datetime],
+        render_idle_seconds: float = RENDER_IDLE_SECONDS,
     ) -> None:
         require_shaping()  # at start-up: broken Bangla is never drawn, not even once
         self.library = library
@@ -63,6 +66,9 @@ class CardService:
         self.clock = clock
         self.renders = 0  # cards drawn (not read from the disk cache)
         self._pool: ProcessPoolExecutor | None = None
+        self._render_idle_seconds = render_idle_seconds
+        self._retiring: asyncio.TimerHandle | None = None
+        self._rendering = 0
         self._file_ids: dict[CardFileKey, str] = {}  # found in the store, or uploaded here
         self._missing: dict[CardFileKey, float] = {}  # when the store last had none
         self._uploading: dict[CardFileKey, asyncio.Lock] = {}
@@ -87,12 +93,17 @@ class CardService:
         from bot.cards.draw import render_checked  # the render process's; loaded when first used
 
         loop = asyncio.get_running_loop()
+        self._rendering += 1
         try:
-            data, problems = await loop.run_in_executor(self._executor(), render_checked, card)
-        except BrokenProcessPool:  # the worker died (killed, out of memory): a new one, once
-            log.warning("the card render process died; starting a new one")
-            self._pool = None
-            data, problems = await loop.run_in_executor(self._executor(), render_checked, card)
+            try:
+                data, problems = await loop.run_in_executor(self._executor(), render_checked, card)
+            except BrokenProcessPool:  # the worker died (killed, out of memory): a new one, once
+                log.warning("the card render process died; starting a new one")
+                self._pool = None
+                data, problems = await loop.run_in_executor(self._executor(), render_checked, card)
+        finally:
+            self._rendering -= 1
+            self._retire_when_idle(loop)
         for problem in problems:
             log.warning(
                 "picture card %s (%s): %s (run ayerpoth content check)",
@@ -109,6 +120,18 @@ class CardService:
             context = multiprocessing.get_context("spawn")
             self._pool = ProcessPoolExecutor(max_workers=RENDER_PROCESSES, mp_context=context)
         return self._pool
+
+    def _retire_when_idle(self, loop: asyncio.AbstractEventLoop) -> None:
+        if self._retiring is not None:
+            self._retiring.cancel()
+        self._retiring = loop.call_later(self._render_idle_seconds, self._retire)
+
+    def _retire(self) -> None:
+        """End the render process: nothing was drawn for a while (the next card starts it)."""
+        self._retiring = None
+        if self._rendering == 0 and self._pool is not None:
+            pool, self._pool = self._pool, None
+            pool.shutdown(wait=False)  # idle: it exits at once, nobody waits for it
 
     # Telegram's copies
 
@@ -225,6 +248,8 @@ class CardService:
 
     async def close(self) -> None:
         """Stop the render process (the app cancels the background work before)."""
+        if self._retiring is not None:
+            self._retiring.cancel()
         if self._pool is not None:
             pool, self._pool = self._pool, None
             await asyncio.to_thread(pool.shutdown, wait=True, cancel_futures=True)
