@@ -4,7 +4,7 @@ bot process does. What one writes, the others see at once; claims and leases nev
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 
 import pytest
@@ -23,16 +23,54 @@ async def stores(postgres_url: str) -> AsyncIterator[list[SQLStore]]:
     await asyncio.gather(*(s.close() for s in opened))
 
 
-async def test_what_one_process_writes_the_others_read_at_once(stores: list[SQLStore]) -> None:
+async def _heard(read: Callable[[], Awaitable[object]], expected: object) -> float:
+    """Seconds until `read` gives `expected` (another process's change was heard)."""
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    async with asyncio.timeout(2):
+        while (await read()) != expected:  # noqa: ASYNC110 (the announcement is a socket read)
+            await asyncio.sleep(0)  # let the announcement in
+    return loop.time() - start
+
+
+async def test_what_one_process_writes_the_others_read_next(stores: list[SQLStore]) -> None:
+    """Each process keeps recent users in memory and forgets one as soon as another process
+    announces a change to them: a tap that comes after a round trip through Telegram sees it."""
     a, b, _ = stores
     await a.touch_user(7, now=NOW)
-    assert await a.list_paths(7) == []
+    assert await a.list_paths(7) == []  # now remembered by a
     await b.add_path(7, "youtube", now=NOW)
-    assert [p.method_id for p in await a.list_paths(7)] == ["youtube"]
+
+    async def paths() -> list[str]:
+        return [p.method_id for p in await a.list_paths(7)]
+
+    assert await _heard(paths, ["youtube"]) < 0.5
     await b.set_language(7, "en", now=NOW)
-    assert (await a.get_user(7)).language == "en"  # type: ignore[union-attr]
+
+    async def language() -> str | None:
+        user = await a.get_user(7)
+        return user.language if user else None
+
+    assert await _heard(language, "en") < 0.5
     await a.forget_user(7)
-    assert await b.get_user(7) is None and await b.list_paths(7) == []
+
+    async def gone() -> bool:
+        return await b.get_user(7) is None and await b.list_paths(7) == []
+
+    assert await _heard(gone, True) < 0.5
+
+
+async def test_a_process_that_cannot_hear_others_keeps_no_one(postgres_url: str) -> None:
+    a, b = await asyncio.gather(open_store(postgres_url), open_store(postgres_url))
+    try:
+        await a.touch_user(7, now=NOW)
+        assert await a.list_paths(7) == []
+        listener = a.database._listener  # type: ignore[attr-defined]
+        listener.terminate()  # the LISTEN connection is gone: nothing can be heard any more
+        await b.add_path(7, "youtube", now=NOW)
+        assert [p.method_id for p in await a.list_paths(7)] == ["youtube"]  # asked, not kept
+    finally:
+        await asyncio.gather(a.close(), b.close())
 
 
 async def test_claims_at_once_from_several_processes_never_overlap(stores: list[SQLStore]) -> None:

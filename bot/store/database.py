@@ -5,7 +5,7 @@ PostgreSQL share; a backend translates the parameters and its errors (to StoreEr
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from functools import lru_cache
 from typing import Any, Protocol
@@ -32,8 +32,6 @@ class Database(Statements, Protocol):
     skip_locked: str  # with {table}: the alias of the table whose rows are claimed
     # Appended to a SELECT in a transaction whose row is then written: another process waits.
     lock_row: str
-    # Whether the store may keep recent users in memory: only when no other process writes.
-    single_process: bool
 
     async def read(self, sql: str, params: Params | None = None) -> list[Row]:
         """A plain SELECT; may run on a connection of its own that never waits for writes."""
@@ -41,6 +39,17 @@ class Database(Statements, Protocol):
 
     def transaction(self) -> AbstractAsyncContextManager[Statements]: ...
     async def close(self) -> None: ...
+
+    async def watch(self, changed: Callable[[int | None], None]) -> bool:
+        """Call `changed(user_id)` whenever another process announces a change to a user
+        (`changed(None)`: announcements may have been missed, forget everyone). Whether the
+        store may keep users in memory: True where no other process writes, or while watching.
+        """
+        ...
+
+    async def announce(self, user_id: int) -> None:
+        """Tell the other processes (their `watch`) that this user's row or paths changed."""
+        ...
 
 
 _PARAMETER = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")

@@ -24,9 +24,9 @@ class Remembered:
 class UserMemory:
     """Recently active users' rows and paths, so a tap needs no query; least recent dropped first.
 
-    Every store method that changes a user's row or paths does it inside `changing`. That is
-    right only while one process writes the database, so with `size=0` (PostgreSQL, where
-    several processes write) nothing is kept and every read goes to the database.
+    Every store method that changes a user's row or paths does it inside `changing`. Where
+    other processes write too (PostgreSQL), they announce each change and `forget` is called for
+    it (bot.store.postgres); with `size=0` nothing is kept and every read goes to the database.
     A read keeps what it found only if the user's version did not move while it waited.
     """
 
@@ -80,6 +80,10 @@ class UserMemory:
             yield
         finally:
             self._forget(user_id, paths_only)
+
+    def forget(self, user_id: int) -> None:
+        """Another process changed this user: the next read asks the database."""
+        self._forget(user_id, paths_only=False)
 
     def _forget(self, user_id: int, paths_only: bool) -> None:
         entry = self._entries.get(user_id)

@@ -4,13 +4,15 @@ Statements come from `bot.store.sql` with `:name` parameters, numbered here as P
 (`$1`). Every process keeps a small pool; a transaction holds one connection from BEGIN to
 COMMIT. Claims of due messages lock their rows and skip rows another process has locked, so two
 dispatchers never claim the same tip. No user data is kept in memory between calls (several
-processes write), so every process always sees the others' changes.
+processes write) unless this process hears of every change: each write to a user's row or paths
+is announced (NOTIFY) and every process forgets that user when it hears it (LISTEN, on a
+connection of its own). If that connection drops, the process stops remembering anyone.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -159,15 +161,18 @@ async def open_store(database_url: str, *, pool_size: int = POOL_SIZE) -> SQLSto
         )
     except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
         raise StoreError(f"cannot connect to PostgreSQL: {exc}") from exc
-    database = PostgresDatabase(pool)
+    database = PostgresDatabase(pool, database_url)
     try:
         await migrate(database)
     except BaseException:
         await database.close()
         raise
-    return SQLStore(database)
+    store = SQLStore(database)
+    await store.watch_changes()
+    return store
 
 
+CHANNEL = "ayerpoth_users"
 _ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError)
 
 
@@ -209,11 +214,35 @@ class PostgresDatabase(_Statements):
     name = "postgresql"
     skip_locked = " FOR UPDATE OF {table} SKIP LOCKED"
     lock_row = " FOR UPDATE"
-    single_process = False
 
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool, url: str) -> None:
         super().__init__(pool)
         self.pool = pool
+        self._url = url
+        self._listener: asyncpg.Connection | None = None
+
+    async def watch(self, changed: Callable[[int | None], None]) -> bool:
+        def heard(_connection: object, _pid: int, _channel: str, payload: str) -> None:
+            changed(int(payload))
+
+        def lost(_connection: object) -> None:
+            if self._listener is not None:  # not our own close
+                log.warning("stopped hearing other processes' changes: users are no longer kept")
+                changed(None)
+
+        try:
+            self._listener = await asyncpg.connect(self._url)
+            await self._listener.add_listener(CHANNEL, heard)
+        except _ERRORS as exc:
+            log.warning("cannot hear other processes' changes (%s): users are not kept", exc)
+            return False
+        self._listener.add_termination_listener(lost)
+        return True
+
+    async def announce(self, user_id: int) -> None:
+        await self.execute(
+            "SELECT pg_notify(:channel, :user_id)", {"channel": CHANNEL, "user_id": str(user_id)}
+        )
 
     async def read(self, sql: str, params: Params | None = None) -> list[Row]:
         return await self.fetch(sql, params)
@@ -229,6 +258,9 @@ class PostgresDatabase(_Statements):
     async def close(self) -> None:
         """Close the pool; connections still busy get a few seconds, then are cut."""
         try:
+            listener, self._listener = self._listener, None
+            if listener is not None:
+                await listener.close()
             await self.pool.close()
         except _ERRORS as exc:
             log.warning("closing the PostgreSQL pool reported: %s", exc)

@@ -14,7 +14,8 @@ owner releases a lease.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -92,10 +93,28 @@ class SQLStore:
     def __init__(self, db: Database) -> None:
         self._db = db
         self.backend = db.name
-        # Only one process writes a SQLite file (README): recent users can be answered from
-        # memory. Several processes share PostgreSQL, so there every read asks the database.
-        self._memory = UserMemory(RECENT_USERS if db.single_process else 0)
+        # Recent users are answered from memory only once `watch_changes` knows that no other
+        # process's change can go unnoticed.
+        self._memory = UserMemory(0)
         self._budget_grants = 0
+
+    async def watch_changes(self) -> None:
+        """Keep recent users in memory, forgetting each one another process changes."""
+        if await self._db.watch(self._changed_elsewhere):
+            self._memory = UserMemory(RECENT_USERS)
+
+    def _changed_elsewhere(self, user_id: int | None) -> None:
+        if user_id is None:
+            self._memory = UserMemory(0)
+        else:
+            self._memory.forget(user_id)
+
+    @asynccontextmanager
+    async def _changing(self, user_id: int, *, paths_only: bool = False) -> AsyncIterator[None]:
+        """Around every write to a user's row or paths: forgotten here, announced to others."""
+        with self._memory.changing(user_id, paths_only=paths_only):
+            yield
+        await self._db.announce(user_id)
 
     @property
     def database(self) -> Database:
@@ -146,7 +165,7 @@ class SQLStore:
 
     async def set_language(self, user_id: int, language: str, *, now: datetime) -> None:
         """Creates the user if needed, so choosing a language never fails on a fresh user."""
-        with self._memory.changing(user_id):
+        async with self._changing(user_id):
             await self._db.execute(
                 """INSERT INTO users (user_id, language, first_seen, last_seen)
                 VALUES (:user_id, :language, :now, :now)
@@ -156,7 +175,7 @@ class SQLStore:
 
     async def set_blocked(self, user_id: int, blocked: bool, *, now: datetime) -> None:
         """Blocking pauses all the user's subscriptions; unblocking resumes them (a trigger)."""
-        with self._memory.changing(user_id):
+        async with self._changing(user_id):
             await self._db.execute(
                 """UPDATE users SET blocked = :blocked,
                     blocked_at = CASE WHEN :blocked THEN coalesce(blocked_at, :now) END
@@ -178,32 +197,31 @@ class SQLStore:
     async def add_path(self, user_id: int, method_id: str, *, now: datetime) -> AddPathResult:
         """Follow a method, unless already followed or MAX_PATHS are followed. The user must exist."""
         key = {"user_id": user_id}
-        with self._memory.changing(user_id, paths_only=True):
-            async with self._db.transaction() as tx:
-                # Lock the user's row first, so two adds at once cannot both pass the count.
-                await tx.fetch(
-                    f"SELECT user_id FROM users WHERE user_id = :user_id{self._db.lock_row}", key
-                )
-                rows = await tx.fetch(SQL_PATHS, key)
-                chosen = {r["method_id"] for r in rows}
-                if method_id in chosen:
-                    result = AddPathResult.ALREADY
-                elif len(chosen) >= MAX_PATHS:
-                    result = AddPathResult.FULL
-                else:
-                    await tx.execute(
-                        """INSERT INTO paths (user_id, method_id, chosen_at)
+        async with self._changing(user_id, paths_only=True), self._db.transaction() as tx:
+            # Lock the user's row first, so two adds at once cannot both pass the count.
+            await tx.fetch(
+                f"SELECT user_id FROM users WHERE user_id = :user_id{self._db.lock_row}", key
+            )
+            rows = await tx.fetch(SQL_PATHS, key)
+            chosen = {r["method_id"] for r in rows}
+            if method_id in chosen:
+                result = AddPathResult.ALREADY
+            elif len(chosen) >= MAX_PATHS:
+                result = AddPathResult.FULL
+            else:
+                await tx.execute(
+                    """INSERT INTO paths (user_id, method_id, chosen_at)
                         VALUES (:user_id, :method_id, :now)""",
-                        {"user_id": user_id, "method_id": method_id, "now": _ts(now)},
-                    )
-                    result = AddPathResult.ADDED
-                    rows = await tx.fetch(SQL_PATHS, key)
+                    {"user_id": user_id, "method_id": method_id, "now": _ts(now)},
+                )
+                result = AddPathResult.ADDED
+                rows = await tx.fetch(SQL_PATHS, key)
         # Read in the same transaction: the card shown next needs no query.
         self._memory.remember(user_id, self._memory.version(user_id), paths=_paths(rows))
         return result
 
     async def remove_path(self, user_id: int, method_id: str) -> bool:
-        with self._memory.changing(user_id, paths_only=True):
+        async with self._changing(user_id, paths_only=True):
             changed = await self._db.execute(
                 "DELETE FROM paths WHERE user_id = :user_id AND method_id = :method_id",
                 {"user_id": user_id, "method_id": method_id},
@@ -217,7 +235,7 @@ class SQLStore:
         raises LookupError if the user does not follow the method."""
         if not 0 <= step_index < MAX_STEPS:
             raise ValueError(f"step_index must be 0..{MAX_STEPS - 1}, got {step_index}")
-        with self._memory.changing(user_id, paths_only=True):
+        async with self._changing(user_id, paths_only=True):
             rows = await self._db.fetch(
                 """UPDATE paths
                 SET done_steps = CASE WHEN :done THEN done_steps | (CAST(1 AS BIGINT) << :step)
@@ -435,17 +453,19 @@ class SQLStore:
             "last": sent and claim.position + 1 >= tip_count,
             "owner": claim.owner,
         }
-        with self._memory.changing(claim.user_id):  # BLOCKED changes the users row
-            async with self._db.transaction() as tx:
-                await tx.execute(
-                    """INSERT INTO deliveries (user_id, method_id, position, sent_at, status)
+        async with (
+            self._changing(claim.user_id),  # BLOCKED changes the users row
+            self._db.transaction() as tx,
+        ):
+            await tx.execute(
+                """INSERT INTO deliveries (user_id, method_id, position, sent_at, status)
                     SELECT :user_id, :method_id, :position, :now, :status
                     WHERE EXISTS (SELECT 1 FROM users WHERE user_id = :user_id)""",
-                    params,
-                )
-                # Advance only from the claimed position: a repeated completion skips no tip.
-                await tx.execute(
-                    """UPDATE subscriptions SET
+                params,
+            )
+            # Advance only from the claimed position: a repeated completion skips no tip.
+            await tx.execute(
+                """UPDATE subscriptions SET
                         active = CASE WHEN :last AND position = :position
                             THEN false ELSE active END,
                         position = CASE WHEN :advance AND position = :position
@@ -455,10 +475,10 @@ class SQLStore:
                             THEN NULL ELSE claimed_until END,
                         claimed_by = CASE WHEN claimed_by = :owner THEN NULL ELSE claimed_by END
                     WHERE user_id = :user_id AND method_id = :method_id""",
-                    params,
-                )
-                if status is DeliveryStatus.BLOCKED:
-                    await _mark_blocked(tx, claim.user_id, now)
+                params,
+            )
+            if status is DeliveryStatus.BLOCKED:
+                await _mark_blocked(tx, claim.user_id, now)
 
     async def release_tip(self, claim: TipClaim, *, retry_at: datetime) -> None:
         """Give a claim back untouched (network trouble, 5xx, flood control): retry at `retry_at`.
@@ -590,20 +610,22 @@ class SQLStore:
     ) -> None:
         """Record the outcome for one recipient; BLOCKED also marks the user blocked."""
         status = DeliveryStatus(status)
-        with self._memory.changing(claim.user_id):  # BLOCKED changes the users row
-            async with self._db.transaction() as tx:
-                await tx.execute(
-                    """UPDATE broadcast_targets SET status = :status, claimed_until = NULL,
+        async with (
+            self._changing(claim.user_id),  # BLOCKED changes the users row
+            self._db.transaction() as tx,
+        ):
+            await tx.execute(
+                """UPDATE broadcast_targets SET status = :status, claimed_until = NULL,
                         claimed_by = NULL
                     WHERE broadcast_id = :broadcast_id AND user_id = :user_id""",
-                    {
-                        "status": status.value,
-                        "broadcast_id": claim.broadcast_id,
-                        "user_id": claim.user_id,
-                    },
-                )
-                if status is DeliveryStatus.BLOCKED:
-                    await _mark_blocked(tx, claim.user_id, now)
+                {
+                    "status": status.value,
+                    "broadcast_id": claim.broadcast_id,
+                    "user_id": claim.user_id,
+                },
+            )
+            if status is DeliveryStatus.BLOCKED:
+                await _mark_blocked(tx, claim.user_id, now)
 
     async def release_broadcast_target(self, claim: BroadcastClaim, *, retry_at: datetime) -> None:
         """Give a recipient back as pending; nobody claims it before `retry_at`."""
@@ -778,13 +800,12 @@ class SQLStore:
         an admin's draft goes too. Broadcasts they wrote as an admin stay, without their id.
         """
         params = {"user_id": user_id}
-        with self._memory.changing(user_id):
-            async with self._db.transaction() as tx:
-                await tx.execute("DELETE FROM users WHERE user_id = :user_id", params)
-                await tx.execute("DELETE FROM admin_drafts WHERE user_id = :user_id", params)
-                await tx.execute(
-                    "UPDATE broadcasts SET created_by = NULL WHERE created_by = :user_id", params
-                )
+        async with self._changing(user_id), self._db.transaction() as tx:
+            await tx.execute("DELETE FROM users WHERE user_id = :user_id", params)
+            await tx.execute("DELETE FROM admin_drafts WHERE user_id = :user_id", params)
+            await tx.execute(
+                "UPDATE broadcasts SET created_by = NULL WHERE created_by = :user_id", params
+            )
 
     async def record_unanswered(self, query: str, *, now: datetime) -> None:
         """Count a question (already masked by the caller); forget ones not asked for a while."""

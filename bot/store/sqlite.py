@@ -13,7 +13,7 @@ import logging
 import os
 import pathlib
 import sqlite3
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 
 import aiosqlite
@@ -224,7 +224,9 @@ async def open_store(database_url: str) -> SQLStore:
         if isinstance(exc, sqlite3.Error):
             raise StoreError(str(exc)) from exc
         raise
-    return SQLStore(database)
+    store = SQLStore(database)
+    await store.watch_changes()
+    return store
 
 
 class _Statements:
@@ -263,7 +265,6 @@ class SQLiteDatabase:
     name = "sqlite"
     skip_locked = ""
     lock_row = ""
-    single_process = True
 
     def __init__(self, writer: aiosqlite.Connection) -> None:
         self._writer = _Statements(writer)
@@ -311,6 +312,12 @@ class SQLiteDatabase:
                 if self.writer.in_transaction:
                     await self._writer.execute("ROLLBACK")
                 raise
+
+    async def watch(self, changed: Callable[[int | None], None]) -> bool:
+        return True  # no other process writes this file
+
+    async def announce(self, user_id: int) -> None:
+        pass
 
     async def close(self) -> None:
         """Close both connections, whatever fails on the way: an open aiosqlite connection is a
