@@ -17,7 +17,7 @@ from PIL import Image
 
 from bot import cli
 from bot.cards import text
-from bot.cards.build import method_card, tip_card
+from bot.cards.build import method_card, quiz_card, tip_card
 from bot.cards.check import CHECK_USERNAME, check_cards, every_card
 from bot.cards.draw import MAX_HEIGHT, STYLES, WIDTH, layout
 from bot.cards.model import Block
@@ -277,20 +277,20 @@ def test_every_card_of_the_content_fits() -> None:
 
 
 def test_a_card_with_every_box_full_is_still_not_too_tall() -> None:
-    long = "শব্দ " * 200
-    card = method_card(CONTENT, "en", "stock", "a" * 32)  # the longest username Telegram allows
-    full = dataclasses.replace(
-        card, blocks=tuple(dataclasses.replace(b, text=long) for b in card.blocks)
-    )
-    laid = layout(full)
-    assert all("lines" in p.message for p in laid.problems), laid.problems  # not "px tall"
-    assert laid.height <= MAX_HEIGHT
-    assert {line.style for line in laid.lines} >= set(STYLES) - {
-        "heading",
-        "tip",
-        "pick",
-        "pick_note",
-    }
+    username = "a" * 32  # the longest Telegram allows
+    ids = CONTENT.method_ids
+    for card in (
+        method_card(CONTENT, "en", "stock", username),
+        tip_card(CONTENT, "bn", "youtube", 0, username),
+        quiz_card(CONTENT, "bn", ids[:3], username),
+    ):
+        full = dataclasses.replace(
+            card, blocks=tuple(dataclasses.replace(b, text="শব্দ " * 200) for b in card.blocks)
+        )
+        laid = layout(full)
+        assert all("lines" in p.message for p in laid.problems), laid.problems  # not "px tall"
+        assert laid.height <= MAX_HEIGHT, card.name
+    assert set(STYLES) == {"title", "chip", "label", "body", "step", "tip", "pick", "pick_note"}
 
 
 def test_the_check_names_the_file_and_key_of_what_does_not_fit(content_copy: Path) -> None:

@@ -66,7 +66,6 @@ class Style:
 
 STYLES = {
     "title": Style("bold", 58, ACCENT, max_lines=2, space_before=20, leading=1.4),
-    "heading": Style("bold", 40, INK, max_lines=2, leading=1.4),
     "chip": Style("bold", 34, CHIP_INK, max_lines=1, space_before=28, indent=22),
     "label": Style("bold", 36, ACCENT, max_lines=1, space_before=36),
     "body": Style("regular", 36, INK, max_lines=3, space_before=4),
