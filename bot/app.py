@@ -246,7 +246,20 @@ def intake(application: BotApplication, *, poll_timeout: float = 10) -> Poller |
         path=urlsplit(settings.webhook_url).path,
         secret=settings.webhook_secret,
         url=settings.webhook_url,
+        health=lambda: health(services),
+        register=False,  # the dispatcher leader does it (`running`), once for the cluster
     )
+
+
+def health(services: Services) -> dict[str, object]:
+    """What `GET /healthz` reports to a balancer and an operator: which worker, whether it runs
+    the tips dispatcher now, and its load."""
+    return {
+        "worker": services.settings.worker_id,
+        "leader": services.leadership.is_leader,
+        "in_hand": services.inbox.in_hand,
+        "replies_queued": services.outbox.pending,
+    }
 
 
 @asynccontextmanager
@@ -280,6 +293,12 @@ async def running(
         if held:
             log.info("%d update(s) handed back by the last stop are handled first", len(held))
         await source.start()
+        if isinstance(source, WebhookServer):
+            # One process of a cluster registers the webhook: the one leading the dispatcher
+            # now, or later whichever takes the lead over (a new URL reaches Telegram either way).
+            services.leadership.on_gained = source.register_webhook
+            if services.leadership.is_leader:
+                await source.register_webhook()
     except BaseException:
         await _stop(application, source, started=started, grace=0, bound=bound)
         raise
@@ -318,8 +337,7 @@ async def _stop(
             except StoreError as exc:
                 stored = False  # then leave them unconfirmed: Telegram sends them again
                 log.error("could not keep %d update(s) in hand: %s", len(left), exc)
-        if stored:
-            await source.confirm()
+        await source.finish(stored)
         if inbox.skipped:
             log.warning("%d update(s) PTB could not read were skipped in this run", inbox.skipped)
         if application.running:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from telegram import Update
-from telegram.error import Forbidden
+from telegram.error import BadRequest, Forbidden
 
 from bot.context import AppContext, update_language
 from bot.store import StoreError
@@ -13,6 +13,9 @@ from bot.ui import StaleButton, answer
 from handlers.fallback import stale_button
 
 log = logging.getLogger(__name__)
+
+# Telegram's refusal of a second (or late) answerCallbackQuery.
+QUERY_TOO_OLD = "query is too old"
 
 
 async def on_error(update: object, ctx: AppContext) -> None:
@@ -35,6 +38,12 @@ async def send_failed(update: object, ctx: AppContext, error: Exception) -> None
     update_id = update.update_id if isinstance(update, Update) else None
     if isinstance(error, Forbidden):  # blocked, or removed from the group: nobody to tell
         log.info("update %s: reply refused: %s", update_id, error)
+        return
+    if isinstance(error, BadRequest) and QUERY_TOO_OLD in error.message.lower():
+        # The tap was answered already (a webhook update delivered again after the worker that
+        # handled it died before saying 200) or too late: the spinner is gone either way, and
+        # the screen that follows is the answer. An apology would only contradict it.
+        log.info("update %s: the tap's answer came too late or twice: %s", update_id, error)
         return
     log.error("update %s failed: %r", update_id, error, exc_info=error)
     if isinstance(update, Update):

@@ -139,14 +139,15 @@ async def show(
         await answer(update, ctx)
         key = (query.message.chat.id, query.message.message_id)
         fingerprint = hash((text, markup))
+        seen = _version(query.message)
         screens = ctx.services.screens
-        if _already_shown(query.message, text, markup) or screens.shows(key, fingerprint):
+        if _already_shown(query.message, text, markup) or screens.shows(key, fingerprint, seen):
             # A second tap on the same button (or one in flight with the tap that drew this
             # screen, or whose edit still waits in the outbox): Telegram would refuse the edit.
             return
         # Marked now, while the edit waits in its chat's queue; "not modified" (the same screen
         # _already_shown could not tell apart) is ignored by the outbox.
-        edit = screens.editing(key, fingerprint)
+        edit = screens.editing(key, fingerprint, seen)
         post(update, ctx, _edit_screen(ctx, key, edit, text, markup))
         return
     if query is not None:  # also when its message is too old to edit: the spinner must stop
@@ -191,6 +192,13 @@ async def _edit(
             "reply_markup": _markup_json(markup) if markup else None,
         },
     )
+
+
+def _version(message: MaybeInaccessibleMessage) -> object:
+    """Which version of the message a tap carries: when it was last edited, and its text."""
+    if not isinstance(message, Message):
+        return None
+    return (message.edit_date, message.text)
 
 
 def _already_shown(message: MaybeInaccessibleMessage, text: str, markup: object) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -25,6 +26,8 @@ def test_defaults_match_the_documented_table() -> None:
     assert (s.webhook_url, s.webhook_listen, s.webhook_port) == (None, "127.0.0.1", 8443)
     assert s.log_level == "INFO"
     assert (s.card_cache_dir, s.card_upload_chat_id) == (Path("data/cards"), None)
+    host, pid = s.worker_id.rsplit(":", 1)
+    assert host and pid == str(os.getpid())
 
 
 def test_values_are_parsed() -> None:
@@ -40,6 +43,7 @@ def test_values_are_parsed() -> None:
             "LOG_LEVEL": "debug",
             "CARD_CACHE_DIR": "/var/cache/ayerpoth",
             "CARD_UPLOAD_CHAT_ID": "-1001234567890",
+            "WORKER_ID": "web-1:8444",
         }
     )
     assert (s.card_cache_dir, s.card_upload_chat_id) == (
@@ -53,6 +57,7 @@ def test_values_are_parsed() -> None:
     assert s.admin_ids == {12, 34}
     assert s.tip_interval_seconds == 1.5
     assert s.log_level == "DEBUG"
+    assert s.worker_id == "web-1:8444"
     assert TOKEN not in repr(s) and "s3cret_value" not in repr(s)
 
 
@@ -71,6 +76,8 @@ def test_values_are_parsed() -> None:
         ({"CARD_UPLOAD_CHAT_ID": "my cards"}, "CARD_UPLOAD_CHAT_ID"),
         ({"DATABASE_URL": "postgres://x"}, "DATABASE_URL"),
         ({"LOG_LEVEL": "LOUD"}, "LOG_LEVEL"),
+        ({"WORKER_ID": "two words"}, "WORKER_ID"),
+        ({"WORKER_ID": "w" * 65}, "WORKER_ID"),
         ({"BOT_API_URL": "api.telegram.org"}, "BOT_API_URL"),
     ],
 )
