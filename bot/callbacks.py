@@ -129,12 +129,29 @@ def group_card(method_id: str) -> str:
 GROUP_LIST = "glist"
 
 
+def share_method_image(method_id: str) -> str:
+    """Send a method's card as a picture (bot.cards), to forward anywhere."""
+    return f"img:m:{method_id}"
+
+
+def share_tip_image(method_id: str, index: int) -> str:
+    """Send weekly tip number `index` of a method as a picture."""
+    return f"img:t:{method_id}:{index}"
+
+
+def share_quiz_image(answers: str) -> str:
+    """Send a quiz result as a picture; like `quiz`, one digit per answer."""
+    return f"img:q:{answers}"
+
+
 def fits(data: str) -> bool:
     """Telegram refuses callback data over 64 bytes of UTF-8."""
     return 0 < len(data.encode("utf-8")) <= MAX_BYTES
 
 
-def every_method_callback(method_id: str, *, steps: int, section_pages: int) -> list[str]:
+def every_method_callback(
+    method_id: str, *, steps: int, section_pages: int, tips: int
+) -> list[str]:
     """All the callback data a method's screens can produce, for the content check."""
     data = [card(method_id, origin) for origin in ORIGINS]
     data += [
@@ -150,4 +167,6 @@ def every_method_callback(method_id: str, *, steps: int, section_pages: int) -> 
     data += [group_card(method_id), subscribe(method_id)]
     data += [unsubscribe(method_id, from_settings=True)]
     data += [tip_step(method_id, i) for i in range(steps)]
+    data += [share_method_image(method_id)]
+    data += [share_tip_image(method_id, i) for i in range(tips)]
     return data

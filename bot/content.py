@@ -1032,9 +1032,12 @@ def _read_quiz_text(
 def _check_quiz(col: _Collector, root: Path, library: Library) -> None:
     """Render the quiz's screens in every language and check them as Telegram would."""
     questions = library.quiz_questions
-    data = callbacks.quiz("8" * len(questions))
-    if not callbacks.fits(data):
-        col.add(root / "quiz.toml", 1, f"button data {data!r} is over {callbacks.MAX_BYTES} bytes")
+    answers = "8" * len(questions)
+    for data in (callbacks.quiz(answers), callbacks.share_quiz_image(answers)):
+        if not callbacks.fits(data):
+            col.add(
+                root / "quiz.toml", 1, f"button data {data!r} is over {callbacks.MAX_BYTES} bytes"
+            )
     for language, pack in library.packs.items():
         path = root / language / "quiz.toml"
         quiz = pack.quiz
@@ -1237,6 +1240,17 @@ def check_content(root: Path, *, today: date | None = None) -> list[str]:
     except ContentError as exc:
         return exc.lines
     return []
+
+
+def source_line(root: Path, file: str, key: str, *, table: str | None = None, nth: int = 0) -> int:
+    """The line of `key` in a content file (a UI string's dotted key in ui.toml, or a key in
+    the nth `[[table]]`), for checks made after loading, such as the picture cards'."""
+    col = _Collector(date.today())
+    path = root / file
+    col.read_toml(path)
+    if path.name == "ui.toml":
+        return _ui_line(col, path, key)
+    return col.line(path, key, table=table, nth=nth)
 
 
 def search_documents(
@@ -1525,7 +1539,10 @@ def _check_rendering(col: _Collector, root: Path, library: Library) -> None:
                 col.add(root / "templates", 1, f"rendering {method_id} ({language}): {exc}")
                 continue
             for data in callbacks.every_method_callback(
-                method_id, steps=len(method.first_steps), section_pages=pages_max
+                method_id,
+                steps=len(method.first_steps),
+                section_pages=pages_max,
+                tips=len(method.tips),
             ):
                 if not callbacks.fits(data):
                     col.add(path, 1, f"button data {data!r} is over {callbacks.MAX_BYTES} bytes")

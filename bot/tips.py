@@ -112,10 +112,14 @@ def tip_message(
     """
     method = library.method(language, method_id)
     text = library.tip_text(language, method_id, index)
+    share = [
+        button(library.t(language, "btn.share_image"), callbacks.share_tip_image(method_id, index))
+    ]
     if index == len(method.tips) - 1:  # the path is done: point to the next one
         rows = [
             [button(library.t(language, "btn.quiz"), callbacks.quiz())],
             [button(library.t(language, "btn.all"), callbacks.list_of("all"))],
+            share,
         ]
     else:
         step_done = library.t(language, "tips.step_button", n=(next_step or 0) + 1)
@@ -127,6 +131,7 @@ def tip_message(
                 button(f"{method.emoji} {method.button}", callbacks.card(method_id, "all")),
                 button(library.t(language, "btn.unsubscribe"), callbacks.unsubscribe(method_id)),
             ],
+            share,
         ]
     return text, keyboard(rows)
 

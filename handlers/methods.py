@@ -142,7 +142,8 @@ async def section_screen(
         more = [
             section_button(ctx, method_id, s, origin) for s in ("platforms", "mistakes", "tips")
         ]
-        rows += pairs([*more, share_button(ctx.t("btn.share"), method.button)])
+        share_image = button(ctx.t("btn.share_image"), callbacks.share_method_image(method_id))
+        rows += pairs([*more, share_button(ctx.t("btn.share"), method.button), share_image])
     rows.append(nav_row(ctx, callbacks.card(method_id, origin)))
     return text, rows
 

@@ -171,7 +171,7 @@ def _render_result(library: Library, language: str, result: Result) -> str:
     return library.render(language, "quiz_result.j2", quiz=quiz, picks=picks, excluded=excluded)
 
 
-async def show_result(update: Update, ctx: AppContext, result: Result) -> None:
+async def show_result(update: Update, ctx: AppContext, choices: str, result: Result) -> None:
     rows = []
     for pick in result.picks:
         method = ctx.library.method(ctx.lang, pick.method_id)
@@ -181,6 +181,7 @@ async def show_result(update: Update, ctx: AppContext, result: Result) -> None:
                 button(ctx.t("btn.choose"), callbacks.choose(method.id, "quiz")),
             ]
         )
+    rows.append([button(ctx.t("btn.share_image"), callbacks.share_quiz_image(choices))])
     rows.append([button(ctx.t("btn.retake"), callbacks.quiz())])
     text = result_text(ctx.library, ctx.lang, result)
     await show(update, ctx, text, keyboard([*rows, nav_row(ctx)]))
@@ -204,7 +205,7 @@ async def answer_question(update: Update, ctx: AppContext) -> None:
     await ctx.store.save_quiz_result(
         update.effective_user.id, answers, list(result.ranking), now=ctx.now()
     )
-    await show_result(update, ctx, result)
+    await show_result(update, ctx, choices, result)
 
 
 async def saved_result(update: Update, ctx: AppContext) -> None:
@@ -222,7 +223,7 @@ async def saved_result(update: Update, ctx: AppContext) -> None:
     if not choices:
         await show_question(update, ctx, "")
         return
-    await show_result(update, ctx, recommend(lib, choices))
+    await show_result(update, ctx, choices, recommend(lib, choices))
 
 
 def handlers() -> list[BaseHandler[Update, AppContext, None]]:
