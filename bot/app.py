@@ -10,7 +10,6 @@ import json
 import logging
 import signal
 import sqlite3
-import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
@@ -35,7 +34,7 @@ from bot.commands import publish_commands
 from bot.config import Settings
 from bot.content import Library, load_library
 from bot.context import AppContext, BotData, Services, update_language, utc_now
-from bot.errors import on_error, send_failed
+from bot.errors import error_handler, send_failed
 from bot.guard import GUARD_GROUP, guard
 from bot.intake import HANDLER_GRACE, STOP_BOUND, Inbox, LedgerProcessor, Poller, WebhookServer
 from bot.outbox import Outbox
@@ -66,10 +65,6 @@ log = logging.getLogger(__name__)
 BotApplication = Application[Any, AppContext, dict[str, Any], dict[str, Any], BotData, Any]
 # Updates handled at once; each user's updates still arrive in order from Telegram.
 CONCURRENT_UPDATES = 64
-# The store's SQLite threads hand every result back through the GIL. At Python's default 5 ms
-# switch interval, a busy event loop made each hand-off wait up to 5 ms, and taps that write
-# queued behind one another: p99 under load 424 ms, 255 ms at 1 ms (docs/performance.md).
-GIL_SWITCH_INTERVAL = 0.001
 
 
 _BACKGROUND: set[asyncio.Future[Any]] = set()  # start-up work that runs on while serving
@@ -87,13 +82,11 @@ def build_application(
     """The whole bot, ready for `running()` (or `serve()`); no network used yet.
 
     The store is opened by the caller, in the event loop the bot will run in: PTB loads
-    persistence from it before any start-up hook could open it. Sets the process's GIL switch
-    interval (GIL_SWITCH_INTERVAL). `rate_limiter` replaces the default one (tests scale its
-    budgets and clock).
+    persistence from it before any start-up hook could open it. `rate_limiter` replaces the
+    default one (tests scale its budgets and clock).
     """
     if settings.bot_token is None:
         raise ValueError("BOT_TOKEN is required to build the application")
-    sys.setswitchinterval(GIL_SWITCH_INTERVAL)
     library = library or load_library(settings.content_dir)
     request, get_updates_request = build_requests(settings.http_backend)
     outbox = Outbox(on_failure=send_failed)
@@ -143,7 +136,7 @@ def register_handlers(application: BotApplication) -> None:
         application.add_handlers(module.handlers())
     application.add_handlers(admin.handlers(application.bot_data.services.settings.admin_ids))
     application.add_handlers(fallback.handlers())  # last: whatever nothing else took
-    application.add_error_handler(on_error)
+    application.add_error_handler(error_handler(fallback.stale_button))
 
 
 async def identify_user(update: Update, ctx: AppContext) -> None:

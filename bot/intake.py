@@ -37,6 +37,8 @@ from telegram import Update
 from telegram.error import RetryAfter, TelegramError, TimedOut
 from telegram.ext import Application, BaseUpdateProcessor
 
+from bot.workarounds import retry_delay
+
 if TYPE_CHECKING:
     from collections.abc import Awaitable
 
@@ -266,7 +268,7 @@ class Poller:
             try:
                 batch = await self._fetch(self.timeout)
             except RetryAfter as exc:
-                await asyncio.sleep(exc._retry_after.total_seconds())
+                await asyncio.sleep(retry_delay(exc).total_seconds())
                 continue
             except TimedOut:
                 continue  # a long poll the network dropped: ask again

@@ -115,18 +115,20 @@ def tip_message(
     text = library.tip_text(language, method_id, index)
     if index == len(method.tips) - 1:  # the path is done: point to the next one
         rows = [
-            [button(library.t(language, "btn.quiz"), callbacks.quiz())],
-            [button(library.t(language, "btn.all"), callbacks.list_of("all"))],
+            [button(library.t(language, "btn.quiz"), callbacks.Quiz().pack())],
+            [button(library.t(language, "btn.all"), callbacks.MethodList("all").pack())],
         ]
     else:
         step_done = library.t(language, "tips.step_button", n=(next_step or 0) + 1)
         rows = [
-            [button(label(step_done), callbacks.tip_step(method_id, next_step))]
+            [button(label(step_done), callbacks.TipStep(method_id, next_step).pack())]
             if next_step is not None
             else [],
             [
-                button(f"{method.emoji} {method.button}", callbacks.card(method_id, "all")),
-                button(library.t(language, "btn.unsubscribe"), callbacks.unsubscribe(method_id)),
+                button(f"{method.emoji} {method.button}", callbacks.Card(method_id, "all").pack()),
+                button(
+                    library.t(language, "btn.unsubscribe"), callbacks.Unsubscribe(method_id).pack()
+                ),
             ],
         ]
     return text, keyboard(rows)

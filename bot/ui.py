@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Coroutine, Iterable, Sequence
 from functools import lru_cache
 from typing import Any
@@ -15,24 +14,15 @@ from telegram import (
     Message,
     Update,
 )
-from telegram.constants import ParseMode
 from telegram.helpers import create_deep_linked_url
-from telegram.warnings import PTBUserWarning
 
 from bot import callbacks
 from bot.context import AppContext
 from bot.telegram_html import TelegramHTMLError, parse_html
+from bot.workarounds import edit_message_text
 
 Row = Sequence[InlineKeyboardButton]
 NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
-# _edit calls editMessageText through do_api_request on purpose (see there); PTB suggests otherwise.
-warnings.filterwarnings(
-    "ignore", message="Please use 'Bot.editMessageText'", category=PTBUserWarning
-)
-
-
-class StaleButton(Exception):
-    """A button refers to something that no longer exists; the error handler shows the current menu."""
 
 
 # Buttons and keyboards are immutable and the same few hundred recur on every tap: each is built
@@ -88,8 +78,8 @@ def pairs(buttons: Sequence[InlineKeyboardButton]) -> list[Row]:
 
 def nav_row(ctx: AppContext, back: str | None = None) -> Row:
     """Back (when it goes somewhere other than home) and Home: on every screen."""
-    home = button(ctx.t("btn.home"), callbacks.HOME)
-    if back is None or back == callbacks.HOME:
+    home = button(ctx.t("btn.home"), callbacks.HOME.data)
+    if back is None or back == callbacks.HOME.data:
         return [home]
     return [button(ctx.t("btn.back"), back), home]
 
@@ -166,31 +156,11 @@ async def _edit_screen(
     """The posted edit: tells `ShownScreens` how it went (only a success keeps the screen)."""
     ok = False
     try:
-        await _edit(ctx, key[0], key[1], text, markup)
+        reply_markup = _markup_json(markup) if markup else None
+        await edit_message_text(ctx.bot, key[0], key[1], text, reply_markup)
         ok = True
     finally:
         ctx.services.screens.edited(key, edit, ok=ok)
-
-
-async def _edit(
-    ctx: AppContext, chat_id: int, message_id: int, text: str, markup: InlineKeyboardMarkup | None
-) -> None:
-    """editMessageText without turning Telegram's reply into a Message nobody reads.
-
-    Parsing that reply was a tenth of the CPU per tap (docs/performance.md). `do_api_request`
-    skips PTB's defaults, so they are passed here as `ayerpoth run` sets them.
-    """
-    await ctx.bot.do_api_request(
-        "editMessageText",
-        api_kwargs={
-            "chat_id": chat_id,
-            "message_id": message_id,
-            "text": text,
-            "parse_mode": ParseMode.HTML,
-            "link_preview_options": NO_PREVIEW,
-            "reply_markup": _markup_json(markup) if markup else None,
-        },
-    )
 
 
 def _already_shown(message: MaybeInaccessibleMessage, text: str, markup: object) -> bool:

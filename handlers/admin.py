@@ -16,7 +16,6 @@ from typing import Any
 from telegram import Update
 from telegram.ext import (
     BaseHandler,
-    CallbackQueryHandler,
     CommandHandler,
     ConversationHandler,
     MessageHandler,
@@ -25,22 +24,23 @@ from telegram.ext import (
 from telegram.warnings import PTBUserWarning
 
 from bot import callbacks
+from bot.callbacks import StaleButton, on_tap
 from bot.context import AppContext
+from bot.languages import LANGUAGE_NAMES
 from bot.tips import dispatch_soon
-from bot.ui import StaleButton, button, keyboard, post, show
+from bot.ui import button, keyboard, post, show
 
 WRITING, CONFIRMING = range(2)
 AUDIENCES = {"all": None, "bn": "bn", "en": "en"}
-LANGUAGE_NAMES = {"bn": "বাংলা", "en": "English", None: "—"}
 TOP_UNANSWERED = 10
-CONFIRM_PATTERN = r"^bc:(\d{1,15}):(all|bn|en|no)$"
 
 
 async def stats(update: Update, ctx: AppContext) -> None:
     numbers = await ctx.store.stats(now=ctx.now())
 
     languages = [
-        f"{LANGUAGE_NAMES.get(k, k)} {ctx.digits(v)}" for k, v in numbers.by_language.items()
+        f"{'—' if k is None else LANGUAGE_NAMES.get(k, k)} {ctx.digits(v)}"
+        for k, v in numbers.by_language.items()
     ]
     paths = [f"{_method(ctx, k)} {ctx.digits(v)}" for k, v in numbers.paths_by_method.items()]
     text = ctx.t(
@@ -82,12 +82,12 @@ async def preview(update: Update, ctx: AppContext) -> int:
     ctx.user_data["broadcast"] = {"draft": draft, "text": message.text_html}
     post(update, ctx, message.reply_text(message.text_html))
     rows = [
-        [button(ctx.t("btn.broadcast_all"), callbacks.broadcast(draft, "all"))],
+        [button(ctx.t("btn.broadcast_all"), callbacks.Broadcast(draft, "all").pack())],
         [
-            button(ctx.t("btn.broadcast_bn"), callbacks.broadcast(draft, "bn")),
-            button(ctx.t("btn.broadcast_en"), callbacks.broadcast(draft, "en")),
+            button(ctx.t("btn.broadcast_bn"), callbacks.Broadcast(draft, "bn").pack()),
+            button(ctx.t("btn.broadcast_en"), callbacks.Broadcast(draft, "en").pack()),
         ],
-        [button(ctx.t("btn.cancel"), callbacks.broadcast(draft, "no"))],
+        [button(ctx.t("btn.cancel"), callbacks.Broadcast(draft, "no").pack())],
     ]
     post(
         update,
@@ -97,11 +97,11 @@ async def preview(update: Update, ctx: AppContext) -> int:
     return CONFIRMING
 
 
-async def confirm(update: Update, ctx: AppContext) -> int:
+async def confirm(update: Update, ctx: AppContext, data: callbacks.Broadcast) -> int:
     """Queue the draft the button names (or drop it); a draft already queued is not queued again,
     and the answer is the same broadcast's, whichever of the preview's buttons was tapped."""
-    assert ctx.match is not None and ctx.user_data is not None and update.effective_user is not None
-    draft, choice, admin = int(ctx.match.group(1)), ctx.match.group(2), update.effective_user.id
+    assert ctx.user_data is not None and update.effective_user is not None
+    draft, choice, admin = data.draft, data.audience, update.effective_user.id
     pending = ctx.user_data.get("broadcast")
     text = (
         pending.get("text") if isinstance(pending, dict) and pending.get("draft") == draft else None
@@ -139,17 +139,17 @@ async def cancel(update: Update, ctx: AppContext) -> int:
 def handlers(admin_ids: Collection[int]) -> list[BaseHandler[Update, AppContext, Any]]:
     admins = filters.User(user_id=admin_ids) & filters.ChatType.PRIVATE
 
-    async def confirm_again(update: Update, ctx: AppContext) -> None:
+    async def confirm_again(update: Update, ctx: AppContext, data: callbacks.Broadcast) -> None:
         """A preview's button once its conversation has ended: a second tap, answered as the
         first was. From anyone else it is a forged button."""
         if update.effective_user is None or update.effective_user.id not in admin_ids:
             raise StaleButton
-        await confirm(update, ctx)
+        await confirm(update, ctx, data)
 
     return [
         CommandHandler("stats", stats, filters=admins),
         _broadcast_conversation(admins),
-        CallbackQueryHandler(confirm_again, pattern=CONFIRM_PATTERN),
+        on_tap(callbacks.Broadcast, confirm_again),
     ]
 
 
@@ -163,7 +163,7 @@ def _broadcast_conversation(admins: filters.BaseFilter) -> ConversationHandler[A
             entry_points=[CommandHandler("broadcast", start_broadcast, filters=admins)],
             states={
                 WRITING: [MessageHandler(admins & filters.TEXT & ~filters.COMMAND, preview)],
-                CONFIRMING: [CallbackQueryHandler(confirm, pattern=CONFIRM_PATTERN)],
+                CONFIRMING: [on_tap(callbacks.Broadcast, confirm)],
             },
             fallbacks=[CommandHandler("cancel", cancel, filters=admins)],
             name="broadcast",
