@@ -74,11 +74,6 @@ class StaleButton(Exception):
     """A button refers to something that no longer exists; the error handler shows the current menu."""
 
 
-def fits(data: str) -> bool:
-    """Telegram refuses callback data over 64 bytes of UTF-8."""
-    return 0 < len(data.encode("utf-8")) <= MAX_BYTES
-
-
 # --- how fields are written ---------------------------------------------------------------------
 
 
@@ -138,7 +133,12 @@ DraftNo = Annotated[int, _number(15)]
 Flag = Annotated[bool, Part("[01]", 1, lambda _: (False, True))]
 # One digit per answered question: the answer's place in the question.
 QuizAnswers = Annotated[
-    str, Part(rf"\d{{0,{QUIZ_MAX_QUESTIONS}}}", QUIZ_MAX_QUESTIONS, lambda _: ("", "9" * 8))
+    str,
+    Part(
+        rf"\d{{0,{QUIZ_MAX_QUESTIONS}}}",
+        QUIZ_MAX_QUESTIONS,
+        lambda _: ("", "9" * QUIZ_MAX_QUESTIONS),
+    ),
 ]
 
 

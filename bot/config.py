@@ -107,11 +107,6 @@ class Settings:
             content_dir=content_dir,
         )
 
-    @property
-    def database_path(self) -> str:
-        """The SQLite file path (or ':memory:') behind DATABASE_URL."""
-        return self.database_url.removeprefix("sqlite:///")
-
     def secrets(self) -> tuple[str, ...]:
         """Values that must never appear in a log line."""
         return tuple(s for s in (self.bot_token, self.webhook_secret) if s)

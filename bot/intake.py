@@ -490,11 +490,3 @@ def _describe_error(exc: Exception) -> str:
         return match.group(0) if value.isidentifier() else "'…'"
 
     return f"{type(exc).__name__}: {_QUOTED.sub(blank, str(exc))[:200]}"
-
-
-def describe_update(update: object) -> str:
-    """An update for a log line: its id and kind, never its text."""
-    if isinstance(update, Update):
-        kinds = [k for k in update.to_dict(recursive=False) if k != "update_id"]
-        return f"update {update.update_id} ({', '.join(kinds) or 'empty'})"
-    return type(update).__name__

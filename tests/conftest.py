@@ -87,6 +87,11 @@ class BotHarness:
         self.store: SQLiteStore | None = None
         self._stack: AsyncExitStack | None = None
 
+    @property
+    def database_path(self) -> str:
+        """The SQLite file behind DATABASE_URL, for tests that look at the tables themselves."""
+        return self.settings.database_url.removeprefix("sqlite:///")
+
     async def start(self) -> None:
         self._stack = AsyncExitStack()
         self.store = await open_store(self.settings.database_url)

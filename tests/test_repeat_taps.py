@@ -148,7 +148,7 @@ async def stored(bot: BotHarness, user: UserDriver) -> dict[str, Any]:
     if data["user"] is not None:
         del data["user"]["user_id"]
     data.pop("conversations")  # keyed by the user's id; their states are in the broadcast rows
-    with sqlite3.connect(bot.settings.database_path) as db:
+    with sqlite3.connect(bot.database_path) as db:
         made = db.execute(
             """SELECT b.language, b.text, count(t.user_id) FROM broadcasts AS b
             LEFT JOIN broadcast_targets AS t ON t.broadcast_id = b.id

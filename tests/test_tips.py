@@ -283,7 +283,7 @@ async def test_delivery_log_records_each_tip(bot: BotHarness) -> None:
     user = await subscribed(bot)
     exported = await bot.store.export_user(user.id)  # type: ignore[union-attr]
     assert exported["tips_sent"]["count"] == 1
-    with sqlite3.connect(bot.settings.database_path) as db:
+    with sqlite3.connect(bot.database_path) as db:
         rows = db.execute(
             "SELECT method_id, position, status FROM deliveries WHERE user_id = ?", (user.id,)
         ).fetchall()

@@ -209,9 +209,23 @@ def check_rendering(col: Collector, root: Path, library: Library) -> None:
                 for n, _tip in enumerate(method.tips):
                     text = library.tip_text(language, method_id, n)
                     check(path, col.line(path, "text", table="tips", nth=n), f"tip {n + 1}", text)
+                check(
+                    path,
+                    col.line(path, "first_steps"),
+                    "checklist",
+                    library.render(language, "checklist.j2", m=method, done=frozenset()),
+                    advice="shorten the first steps",
+                )
             except TemplateError as exc:
                 col.add(root / "templates", 1, f"rendering {method_id} ({language}): {exc}")
                 continue
+        try:  # My path with every method on it (a person has at most three)
+            chosen = [(m, frozenset()) for m in pack.methods.values()]
+            text = library.render(language, "my_paths.j2", paths=chosen)
+        except TemplateError as exc:
+            col.add(root / "templates" / "my_paths.j2", 1, f"{exc}")
+        else:
+            check(base / "ui.toml", col.ui_line(base / "ui.toml", "path.title"), "my path", text)
         for page_id, page in pack.pages.items():
             try:
                 text = library.render(language, "page.j2", page=page)
