@@ -220,7 +220,7 @@ def check_rendering(col: Collector, root: Path, library: Library) -> None:
                 col.add(root / "templates", 1, f"rendering {method_id} ({language}): {exc}")
                 continue
         try:  # My path with every method on it (a person has at most three)
-            chosen = [(m, frozenset()) for m in pack.methods.values()]
+            chosen = [(m, frozenset[int]()) for m in pack.methods.values()]
             text = library.render(language, "my_paths.j2", paths=chosen)
         except TemplateError as exc:
             col.add(root / "templates" / "my_paths.j2", 1, f"{exc}")
