@@ -1,4 +1,4 @@
-"""Wiring in one place: the Application, its defaults, rate limiter, persistence and handlers in order.
+"""Wiring in one place: the Application, its defaults, rate limiter, dispatcher and handlers in order.
 
 `ayerpoth run`, the playground and the tests all build the bot here, so what is tested is what runs.
 """
@@ -9,7 +9,6 @@ import asyncio
 import json
 import logging
 import signal
-import sqlite3
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
@@ -25,7 +24,6 @@ from telegram.ext import (
     ChatMemberHandler,
     ContextTypes,
     Defaults,
-    PersistenceInput,
     SimpleUpdateProcessor,
     TypeHandler,
 )
@@ -37,12 +35,12 @@ from bot.context import AppContext, BotData, Services, update_language, utc_now
 from bot.errors import error_handler, send_failed
 from bot.guard import GUARD_GROUP, guard
 from bot.intake import HANDLER_GRACE, STOP_BOUND, Inbox, LedgerProcessor, Poller, WebhookServer
+from bot.leader import RENEW_SECONDS, Leadership
 from bot.outbox import Outbox
-from bot.persistence import SQLitePersistence
-from bot.ratelimit import LaneRateLimiter
+from bot.ratelimit import ClusterBudget, LaneRateLimiter
 from bot.request import build_requests
 from bot.search import on_search_thread
-from bot.store import Store
+from bot.store import Store, StoreError
 from bot.tips import JOB_NAME, Dispatcher
 from bot.ui import NO_PREVIEW
 from handlers import (
@@ -67,9 +65,6 @@ BotApplication = Application[Any, AppContext, dict[str, Any], dict[str, Any], Bo
 CONCURRENT_UPDATES = 64
 
 
-_BACKGROUND: set[asyncio.Future[Any]] = set()  # start-up work that runs on while serving
-
-
 def build_application(
     settings: Settings,
     store: Store,
@@ -81,9 +76,8 @@ def build_application(
 ) -> BotApplication:
     """The whole bot, ready for `running()` (or `serve()`); no network used yet.
 
-    The store is opened by the caller, in the event loop the bot will run in: PTB loads
-    persistence from it before any start-up hook could open it. `rate_limiter` replaces the
-    default one (tests scale its budgets and clock).
+    The store is opened by the caller, in the event loop the bot will run in. `rate_limiter`
+    replaces the default one (tests scale its budgets and clock).
     """
     if settings.bot_token is None:
         raise ValueError("BOT_TOKEN is required to build the application")
@@ -107,8 +101,14 @@ def build_application(
         )
         .request(request)
         .get_updates_request(get_updates_request)
-        .rate_limiter(rate_limiter or LaneRateLimiter(broadcast_rate=settings.broadcast_rate))
-        .persistence(SQLitePersistence(store, store_data=PersistenceInput(bot_data=False)))
+        .rate_limiter(
+            rate_limiter
+            or LaneRateLimiter(
+                broadcast_rate=settings.broadcast_rate,
+                # Several processes on one database share Telegram's bot-wide budget through it.
+                cluster=None if store.backend == "sqlite" else ClusterBudget(store),
+            )
+        )
         .context_types(ContextTypes(context=AppContext, bot_data=BotData))
         .concurrent_updates(processor)
         .updater(None)  # bot.intake takes updates in (see there why not PTB's Updater)
@@ -117,8 +117,9 @@ def build_application(
     )
     application: BotApplication = builder.build()
     inbox.attach(application)
+    leadership = Leadership(store, settings.worker_id, clock, exclusive=store.backend == "sqlite")
     application.bot_data.services = Services(
-        settings, library, store, clock, inbox=inbox, outbox=outbox
+        settings, library, store, leadership, clock, inbox=inbox, outbox=outbox
     )
     register_handlers(application)
     return application
@@ -146,7 +147,7 @@ async def identify_user(update: Update, ctx: AppContext) -> None:
     if user is not None and not user.is_bot and chat is not None and chat.type == ChatType.PRIVATE:
         try:
             record = await ctx.store.touch_user(user.id, now=ctx.now())
-        except sqlite3.Error as exc:
+        except StoreError as exc:
             # Disk full, or locked past busy_timeout: still answer, in the language on file;
             # a handler that must write fails on its own and gets the apology.
             log.error("could not record user %s (answering anyway): %s", user.id, exc)
@@ -167,15 +168,15 @@ async def track_block(update: Update, ctx: AppContext) -> None:
 async def _post_init(application: BotApplication) -> None:
     services = application.bot_data.services
     # The search index (a quarter of a second to build) is built while the bot starts serving.
-    warm_up = asyncio.ensure_future(on_search_thread(lambda: services.library.search))
-    _BACKGROUND.add(warm_up)
-    warm_up.add_done_callback(_BACKGROUND.discard)
+    services.in_background(on_search_thread(lambda: services.library.search))
     await publish_commands(application, services.library, services.settings.default_language)
-    # Leases left by a killed process: send those tips now, not when the lease runs out.
-    if released := await services.store.release_all_claims():
-        log.warning("%d message(s) in flight when the last run stopped will be sent now", released)
     assert application.job_queue is not None
     dispatcher = Dispatcher(services)
+    # Leadership first: the runs below send only from the process that holds it (bot.leader).
+    # Taking it over frees the claims of a process that died mid-dispatch: sent now.
+    await services.leadership.start()
+    if services.store.backend != "sqlite":  # one process per SQLite file: it keeps the lease
+        services.in_background(_keep_leadership(application, dispatcher))
     application.job_queue.run_repeating(
         dispatcher,
         interval=services.settings.tip_check_seconds,
@@ -190,8 +191,25 @@ async def _post_init(application: BotApplication) -> None:
     log.info("bot @%s ready", application.bot.username)
 
 
+async def _keep_leadership(application: BotApplication, dispatcher: Dispatcher) -> None:
+    """Renew (or take) the dispatcher lease every RENEW_SECONDS, on a task of its own so a busy
+    loop delays it rather than skips it. The leader also looks for due messages at every
+    renewal (in the background: a long run must not hold renewals up), so a tip or broadcast
+    queued through another process goes out within a second or two."""
+    services = application.bot_data.services
+    while True:
+        await asyncio.sleep(RENEW_SECONDS)
+        if await services.leadership.renew():
+            services.in_background(dispatcher.tick(application.bot))
+
+
 async def _post_shutdown(application: BotApplication) -> None:
-    await application.bot_data.services.store.close()
+    services = application.bot_data.services
+    await services.cancel_background()  # the lease keeper and the runs it started
+    try:
+        await services.leadership.resign()  # the next leader sends what this one had claimed
+    finally:
+        await services.store.close()
 
 
 def intake(application: BotApplication, *, poll_timeout: float = 10) -> Poller | WebhookServer:
@@ -278,7 +296,7 @@ async def _stop(
                     len(left),
                     ", ".join(str(raw["update_id"]) for raw in left),
                 )
-            except sqlite3.Error as exc:
+            except StoreError as exc:
                 stored = False  # then leave them unconfirmed: Telegram sends them again
                 log.error("could not keep %d update(s) in hand: %s", len(left), exc)
         if stored:

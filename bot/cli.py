@@ -39,6 +39,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--database", help="keep the chat's data in this SQLite file (default: a throw-away one)"
     )
     play.add_argument("--no-color", action="store_true", help="plain text, no terminal colours")
+    database = commands.add_parser("db", help="work with the database")
+    database_commands = database.add_subparsers(dest="action", required=True)
+    copy = database_commands.add_parser(
+        "copy",
+        help="copy every table from one database to another (e.g. SQLite to PostgreSQL), "
+        "then check the row counts; stop the bot first",
+    )
+    copy.add_argument("source", help="e.g. sqlite:///data/ayerpoth.sqlite3")
+    copy.add_argument("target", help="e.g. postgresql://ayerpoth@localhost/ayerpoth")
+    copy.add_argument(
+        "--replace", action="store_true", help="empty a target that already holds data first"
+    )
     content = commands.add_parser("content", help="work with the content files")
     content.add_argument(
         "action", choices=["check"], help="check: report every problem as file:line: message"
@@ -54,6 +66,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     if args.command == "content":
         return content_check(settings.content_dir)
+    if args.command == "db":
+        return copy_database(args.source, args.target, replace=args.replace)
     if args.command == "playground":
         from bot.playground import run_playground
 
@@ -76,6 +90,40 @@ def content_check(root: Path) -> int:
         f"{summary}, {len(warnings)} warning(s) in {root}" if warnings else f"{summary} in {root}"
     )
     return 1 if problems else 0
+
+
+def copy_database(source_url: str, target_url: str, *, replace: bool) -> int:
+    """`ayerpoth db copy`: one line per table, then the total; non-zero when anything failed.
+    A SQLite source must exist (opening a mistyped path would make an empty one)."""
+    source_file = source_url.removeprefix("sqlite:///")
+    if source_file != source_url and not Path(source_file).is_file():
+        print(f"ayerpoth: db copy: no database at {source_file}", file=sys.stderr)
+        return 1
+    return asyncio.run(_copy_database(source_url, target_url, replace=replace))
+
+
+async def _copy_database(source_url: str, target_url: str, *, replace: bool) -> int:
+    from bot.store import StoreError, open_store
+    from bot.store.copy import Copied, copy_database
+
+    def report(done: Copied) -> None:
+        print(f"{done.table}: {done.rows} row(s)")
+
+    try:
+        source = await open_store(source_url)
+        try:
+            target = await open_store(target_url)
+            try:
+                copied = await copy_database(source, target, replace=replace, progress=report)
+            finally:
+                await target.close()
+        finally:
+            await source.close()
+    except (StoreError, ValueError) as exc:
+        print(f"ayerpoth: db copy: {exc}", file=sys.stderr)
+        return 1
+    print(f"copied {sum(c.rows for c in copied)} row(s); every table's count checked")
+    return 0
 
 
 def run_bot(settings: Settings) -> int:

@@ -5,7 +5,9 @@ Every bad value stops the program with one line that names the variable; secrets
 
 from __future__ import annotations
 
+import os
 import re
+import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
@@ -53,6 +55,9 @@ class Settings:
     webhook_port: int = 8443
     log_level: str = "INFO"
     content_dir: Path = field(default_factory=lambda: default_content_dir())
+    # Names this process in leases (the tips dispatcher's leadership, claimed messages) and logs;
+    # must differ between the processes that share one database.
+    worker_id: str = field(default_factory=lambda: default_worker_id())
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -105,11 +110,18 @@ class Settings:
             webhook_port=_port("WEBHOOK_PORT", get("WEBHOOK_PORT") or "8443"),
             log_level=_choice("LOG_LEVEL", (get("LOG_LEVEL") or "INFO").upper(), LOG_LEVELS),
             content_dir=content_dir,
+            worker_id=_worker_id(get("WORKER_ID") or default_worker_id()),
         )
 
     def secrets(self) -> tuple[str, ...]:
         """Values that must never appear in a log line."""
-        return tuple(s for s in (self.bot_token, self.webhook_secret) if s)
+        password = urlsplit(self.database_url).password
+        return tuple(s for s in (self.bot_token, self.webhook_secret, password) if s)
+
+
+def default_worker_id() -> str:
+    """host:pid, unique among the processes of a cluster (and new at every start)."""
+    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 def default_content_dir() -> Path:
@@ -197,10 +209,22 @@ def _port(name: str, value: str) -> int:
 
 
 def _database_url(value: str) -> str:
+    if value.startswith(("postgresql://", "postgres://")):
+        if not urlsplit(value).path.strip("/") and "dbname=" not in value:
+            raise ConfigError("DATABASE_URL", "names no database (postgresql://host/ayerpoth)")
+        return value
     if not value.startswith("sqlite:///"):
         raise ConfigError(
-            "DATABASE_URL", "must start with sqlite:/// (e.g. sqlite:///data/ayerpoth.sqlite3)"
+            "DATABASE_URL",
+            "must start with sqlite:/// (e.g. sqlite:///data/ayerpoth.sqlite3) "
+            "or postgresql:// (e.g. postgresql://ayerpoth@localhost/ayerpoth)",
         )
     if value == "sqlite:///":
         raise ConfigError("DATABASE_URL", "names no file")
+    return value
+
+
+def _worker_id(value: str) -> str:
+    if not re.fullmatch(r"[\w.:@-]{1,64}", value):
+        raise ConfigError("WORKER_ID", "1-64 letters, digits and . : @ - _ only")
     return value

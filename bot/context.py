@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -15,6 +16,7 @@ from telegram.ext import Application, CallbackContext, ExtBot
 from bot.config import LANGUAGES, Settings
 from bot.content import Library
 from bot.intake import Inbox
+from bot.leader import Leadership
 from bot.outbox import Outbox
 
 if TYPE_CHECKING:
@@ -86,11 +88,29 @@ class Services:
     settings: Settings
     library: Library
     store: Store
+    leadership: Leadership  # whether this process sends the tips (bot.leader)
     clock: Callable[[], datetime] = utc_now
     answered: AnsweredQueries = field(default_factory=AnsweredQueries)
     screens: ShownScreens = field(default_factory=ShownScreens)
     inbox: Inbox = field(default_factory=Inbox)  # updates in hand, and those PTB could not read
     outbox: Outbox = field(default_factory=Outbox)  # replies posted and not yet sent
+
+    # Work started at start-up that runs on while serving (search index, lease keeper).
+    background: set[asyncio.Future[Any]] = field(default_factory=set)
+
+    @property
+    def worker_id(self) -> str:
+        return self.settings.worker_id
+
+    def in_background(self, work: Awaitable[Any]) -> None:
+        task = asyncio.ensure_future(work)
+        self.background.add(task)
+        task.add_done_callback(self.background.discard)
+
+    async def cancel_background(self) -> None:
+        for task in list(self.background):
+            task.cancel()
+        await asyncio.gather(*self.background, return_exceptions=True)
 
 
 async def user_language(services: Services, user_id: int, *, hint: str | None = None) -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import sqlite3
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -12,6 +11,7 @@ from telegram.error import Forbidden
 
 from bot.callbacks import StaleButton
 from bot.context import AppContext, update_language
+from bot.store import StoreError
 from bot.ui import answer
 
 log = logging.getLogger(__name__)
@@ -29,7 +29,7 @@ def error_handler(
         language."""
         try:  # PTB made this context afresh: the language identify_user chose is not on it
             ctx.lang = await update_language(update, ctx.services)
-        except sqlite3.Error as exc:
+        except StoreError as exc:
             log.warning("answering in %s, the user's language is unknown: %s", ctx.lang, exc)
         if isinstance(update, Update) and isinstance(ctx.error, StaleButton):
             await stale_button(update, ctx)

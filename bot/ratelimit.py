@@ -51,6 +51,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
@@ -60,9 +61,10 @@ from typing import Any
 from telegram.error import RetryAfter, TelegramError
 from telegram.ext import BaseRateLimiter
 
+from bot.store import RuntimeStore, StoreError
 from bot.workarounds import retry_delay
 
-__all__ = ["BROADCAST", "LaneRateLimiter", "Undeliverable", "retry_delay"]
+__all__ = ["BROADCAST", "ClusterBudget", "LaneRateLimiter", "Undeliverable", "retry_delay"]
 
 log = logging.getLogger(__name__)
 
@@ -127,15 +129,63 @@ class _Waiter:
         self.wake: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
 
-class _BotWide:
-    """At most `rate` new messages in any one second, handed out by priority, FIFO within one."""
+class ClusterBudget:
+    """Telegram's bot-wide budget shared by every process on one database (PostgreSQL).
+
+    Time is cut into slots of SLOT_SECONDS; all processes together may send `rate * SLOT_SECONDS`
+    messages in a slot, counted in the database (`Store.take_send_tokens`, one short transaction
+    per message). Any stretch of T seconds meets at most T / SLOT_SECONDS + 2 slots, so the
+    cluster sends at most 30·T + 12 messages in it: inside Telegram's 30 a second with a burst of
+    30, with room for the processes' clocks (wall time) to differ by a few hundred milliseconds.
+    Each process still keeps its own per-second count too. If the database cannot be asked, a
+    process sends one message a slot (5 a second) until it can.
+    """
+
+    SLOT_SECONDS = 0.2
 
     def __init__(
-        self, rate: int, clock: Callable[[], float], sleep: Callable[[float], Awaitable[None]]
+        self,
+        store: RuntimeStore,
+        rate: int = 30,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._store = store
+        self.per_slot = max(1, round(rate * self.SLOT_SECONDS))
+        self._clock = clock
+        self._fallback_slot = -1
+        self.granted = 0
+
+    async def take(self) -> float:
+        """One message's worth: 0 if granted, else how long until the next slot."""
+        now = self._clock()
+        slot = int(now / self.SLOT_SECONDS)
+        try:
+            granted = await self._store.take_send_tokens(slot, 1, limit=self.per_slot)
+        except StoreError as exc:
+            log.warning("send budget not shared this slot (database error): %s", exc)
+            granted = int(self._fallback_slot != slot)
+            self._fallback_slot = slot
+        if granted:
+            self.granted += 1
+            return 0.0
+        return max(0.001, (slot + 1) * self.SLOT_SECONDS - now)
+
+
+class _BotWide:
+    """At most `rate` new messages in any one second, handed out by priority, FIFO within one;
+    with a `cluster` budget, also within what all processes together may send."""
+
+    def __init__(
+        self,
+        rate: int,
+        clock: Callable[[], float],
+        sleep: Callable[[float], Awaitable[None]],
+        cluster: ClusterBudget | None = None,
     ) -> None:
         self.rate = rate
         self._clock = clock
         self._sleep = sleep
+        self._cluster = cluster
         self._sent: deque[float] = deque()
         self._queues: tuple[deque[_Waiter], ...] = (deque(), deque(), deque())
 
@@ -160,7 +210,7 @@ class _BotWide:
         when it wakes, finds it is no longer first and waits for its turn again.
         """
         now = self._clock()
-        if self._head() is None and self._room_at(now) <= now:
+        if self._cluster is None and self._head() is None and self._room_at(now) <= now:
             self._sent.append(now)
             return
         waiter = _Waiter()
@@ -177,6 +227,10 @@ class _BotWide:
                 if deadline is not None and now > deadline:
                     raise Undeliverable("not sent in time: the bot-wide limit")
                 room = self._room_at(now)
+                if room <= now and self._cluster is not None:
+                    wait = await self._cluster.take()
+                    if wait:
+                        room = now + wait
                 if room <= now:
                     self._sent.append(now)
                     return
@@ -206,6 +260,7 @@ class LaneRateLimiter(BaseRateLimiter[dict[str, Any]]):
         max_retries: int = 3,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         clock: Callable[[], float] | None = None,
+        cluster: ClusterBudget | None = None,
     ) -> None:
         self.broadcast_rate = broadcast_rate
         self._sleep = sleep
@@ -219,7 +274,7 @@ class LaneRateLimiter(BaseRateLimiter[dict[str, Any]]):
         self._broadcast_slots = asyncio.Semaphore(max(1, math.ceil(broadcast_rate / 2)))
         self._broadcast_pause = 0.0
         self._broadcast_floods: deque[tuple[float, int | str]] = deque()
-        self._bot_wide = _BotWide(bot_wide_rate, self._now, sleep)
+        self._bot_wide = _BotWide(bot_wide_rate, self._now, sleep, cluster)
         self._private_rate = private_rate
         self._private_burst = private_burst
         self._group_max_rate = group_max_rate

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sqlite3
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from datetime import datetime, timedelta
 from typing import Any, TypeAlias, TypeVar
@@ -30,7 +29,7 @@ from bot.config import Settings
 from bot.content import Library
 from bot.context import AppContext, Services, user_language
 from bot.ratelimit import retry_delay
-from bot.store import BroadcastClaim, DeliveryStatus, TipClaim
+from bot.store import BroadcastClaim, DeliveryStatus, StoreError, TipClaim
 from bot.ui import button, keyboard, label
 
 log = logging.getLogger(__name__)
@@ -162,6 +161,11 @@ class Dispatcher:
             return
         await self.request(context.bot)
 
+    async def tick(self, bot: AnyBot) -> None:
+        """A run if none is in progress (the leader's frequent check on PostgreSQL)."""
+        if self._idle is None:
+            await self.request(bot)
+
     async def request(self, bot: AnyBot) -> None:
         """Run now; during a run (a new subscriber, the schedule), make it go round once more.
 
@@ -188,20 +192,22 @@ class Dispatcher:
 
     async def run(self, bot: AnyBot) -> None:
         """Send everything that is due now, batch after batch, then finish broadcasts."""
+        if not self.services.leadership.is_leader:
+            return  # another process sends them (bot.leader)
         try:
             if not await self._record_unrecorded():
                 return
             await self._drain(bot, self._claim_tips, self._deliver_tip)
             await self._drain(bot, self._claim_targets, self._deliver_broadcast)
             await self._report_finished_broadcasts(bot)
-        except sqlite3.Error as exc:  # claims are leased: whatever was cut short comes back
+        except StoreError as exc:  # claims are leased: whatever was cut short comes back
             log.error("tips dispatch stopped, database error: %s", exc)
 
     async def _record(self, write: Callable[[], Awaitable[None]]) -> None:
         """Record a sent message's outcome, or keep it to record before sending anything else."""
         try:
             await write()
-        except sqlite3.Error as exc:
+        except StoreError as exc:
             log.error("a sent message's outcome was not recorded, will retry: %s", exc)
             self._unrecorded.append(write)
 
@@ -209,7 +215,7 @@ class Dispatcher:
         while self._unrecorded:
             try:
                 await self._unrecorded[0]()
-            except sqlite3.Error as exc:
+            except StoreError as exc:
                 log.error("database still refuses writes, no tips sent this time: %s", exc)
                 return False
             self._unrecorded.pop(0)
@@ -247,12 +253,18 @@ class Dispatcher:
 
     async def _claim_tips(self) -> list[TipClaim]:
         store, now = self.services.store, self.services.clock()
-        return await store.claim_due_tips(now=now, limit=BATCH, lease_seconds=LEASE_SECONDS)
+        if not self.services.leadership.is_leader:
+            return []
+        return await store.claim_due_tips(
+            now=now, limit=BATCH, lease_seconds=LEASE_SECONDS, owner=self.services.worker_id
+        )
 
     async def _claim_targets(self) -> list[BroadcastClaim]:
         store, now = self.services.store, self.services.clock()
+        if not self.services.leadership.is_leader:
+            return []
         return await store.claim_broadcast_targets(
-            now=now, limit=BATCH, lease_seconds=LEASE_SECONDS
+            now=now, limit=BATCH, lease_seconds=LEASE_SECONDS, owner=self.services.worker_id
         )
 
     async def _send(

@@ -87,9 +87,6 @@ async def forget_all(update: Update, ctx: AppContext) -> None:
     assert update.effective_user is not None
     user_id = update.effective_user.id
     await ctx.store.forget_user(user_id)
-    # PTB keeps its own copies in memory and would write them back on the next save.
-    ctx.application.drop_user_data(user_id)
-    ctx.application.drop_chat_data(user_id)
     # Not a dead end: one tap starts again (a new user from then on).
     again = keyboard([[button(ctx.t("btn.start_again"), callbacks.HOME.pack())]])
     await show(update, ctx, ctx.t("data.forgotten"), again)

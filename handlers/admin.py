@@ -9,28 +9,26 @@ taps are in flight at once, a draft becomes one broadcast, and every tap is answ
 
 from __future__ import annotations
 
-import warnings
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from typing import Any
 
 from telegram import Update
 from telegram.ext import (
+    ApplicationHandlerStop,
     BaseHandler,
     CommandHandler,
-    ConversationHandler,
     MessageHandler,
     filters,
 )
-from telegram.warnings import PTBUserWarning
 
 from bot import callbacks
 from bot.callbacks import StaleButton, on_tap
 from bot.context import AppContext
 from bot.languages import LANGUAGE_NAMES
+from bot.store import AdminDraft
 from bot.tips import dispatch_soon
 from bot.ui import button, keyboard, post, show
 
-WRITING, CONFIRMING = range(2)
 AUDIENCES = {"all": None, "bn": "bn", "en": "en"}
 TOP_UNANSWERED = 10
 
@@ -69,17 +67,25 @@ def _method(ctx: AppContext, method_id: str) -> str:
     )
 
 
-async def start_broadcast(update: Update, ctx: AppContext) -> int:
+async def start_broadcast(update: Update, ctx: AppContext) -> None:
+    assert update.effective_user is not None
+    await ctx.store.set_admin_draft(update.effective_user.id, AdminDraft(writing=True))
     await show(update, ctx, ctx.t("admin.broadcast_ask"), None)
-    return WRITING
 
 
-async def preview(update: Update, ctx: AppContext) -> int:
-    message = update.effective_message
-    assert message is not None and ctx.user_data is not None
+async def preview(update: Update, ctx: AppContext) -> None:
+    """An admin's text after /broadcast is the draft: shown back with the audience buttons.
+    Any other text of theirs goes on to the handlers every user has."""
+    message, admin = update.effective_message, update.effective_user
+    assert message is not None and admin is not None
+    pending = await ctx.store.admin_draft(admin.id)
+    if pending is None or not pending.writing:
+        return
     draft = message.message_id  # unique in the admin's chat: the draft's number
     # Telegram's own formatting, as valid HTML
-    ctx.user_data["broadcast"] = {"draft": draft, "text": message.text_html}
+    await ctx.store.set_admin_draft(
+        admin.id, AdminDraft(writing=False, draft=draft, text=message.text_html)
+    )
     post(update, ctx, message.reply_text(message.text_html))
     rows = [
         [button(ctx.t("btn.broadcast_all"), callbacks.Broadcast(draft, "all").pack())],
@@ -94,19 +100,17 @@ async def preview(update: Update, ctx: AppContext) -> int:
         ctx,
         message.reply_text(ctx.t("admin.broadcast_preview"), reply_markup=keyboard(rows)),
     )
-    return CONFIRMING
+    raise ApplicationHandlerStop
 
 
-async def confirm(update: Update, ctx: AppContext, data: callbacks.Broadcast) -> int:
+async def confirm(update: Update, ctx: AppContext, data: callbacks.Broadcast) -> None:
     """Queue the draft the button names (or drop it); a draft already queued is not queued again,
     and the answer is the same broadcast's, whichever of the preview's buttons was tapped."""
-    assert ctx.user_data is not None and update.effective_user is not None
+    assert update.effective_user is not None
     draft, choice, admin = data.draft, data.audience, update.effective_user.id
-    pending = ctx.user_data.get("broadcast")
-    text = (
-        pending.get("text") if isinstance(pending, dict) and pending.get("draft") == draft else None
-    )
     store = ctx.store
+    pending = await store.admin_draft(admin)
+    text = pending.text if pending is not None and pending.draft == draft else None
     broadcast_id = await store.broadcast_of_draft(admin, draft)
     if broadcast_id is None and text and choice != "no":
         language = AUDIENCES[choice]
@@ -120,52 +124,40 @@ async def confirm(update: Update, ctx: AppContext, data: callbacks.Broadcast) ->
         )
         dispatch_soon(ctx.job_queue)
     if text is not None:  # this draft is settled either way
-        ctx.user_data.pop("broadcast", None)
+        await store.set_admin_draft(admin, None)
     if broadcast_id is None:
         await show(update, ctx, ctx.t("admin.broadcast_cancelled"), None)
     else:
         count = sum((await store.broadcast_report(broadcast_id)).values())  # its recipients
         await show(update, ctx, ctx.t("admin.broadcast_queued", count=count), None)
-    return CONFIRMING if ctx.user_data.get("broadcast") else ConversationHandler.END
 
 
-async def cancel(update: Update, ctx: AppContext) -> int:
-    if ctx.user_data is not None:
-        ctx.user_data.pop("broadcast", None)
+async def cancel(update: Update, ctx: AppContext) -> None:
+    assert update.effective_user is not None
+    await ctx.store.set_admin_draft(update.effective_user.id, None)
     await show(update, ctx, ctx.t("admin.broadcast_cancelled"), None)
-    return ConversationHandler.END
 
 
-def handlers(admin_ids: Collection[int]) -> list[BaseHandler[Update, AppContext, Any]]:
+def handlers(admin_ids: Collection[int]) -> dict[int, Sequence[BaseHandler[Any, AppContext, Any]]]:
+    """Write → preview → confirm, per admin, with the draft in the store (whichever process gets
+    the next message or tap knows it). The draft's text is looked for before any other handler
+    (group -1), and only in an admin's private chat."""
     admins = filters.User(user_id=admin_ids) & filters.ChatType.PRIVATE
 
-    async def confirm_again(update: Update, ctx: AppContext, data: callbacks.Broadcast) -> None:
-        """A preview's button once its conversation has ended: a second tap, answered as the
-        first was. From anyone else it is a forged button."""
+    async def confirm_from_admin(
+        update: Update, ctx: AppContext, data: callbacks.Broadcast
+    ) -> None:
+        """From anyone but an admin, a preview's button is a forged one."""
         if update.effective_user is None or update.effective_user.id not in admin_ids:
             raise StaleButton
         await confirm(update, ctx, data)
 
-    return [
-        CommandHandler("stats", stats, filters=admins),
-        _broadcast_conversation(admins),
-        on_tap(callbacks.Broadcast, confirm_again),
-    ]
-
-
-def _broadcast_conversation(admins: filters.BaseFilter) -> ConversationHandler[AppContext]:
-    """Write → preview → confirm, per admin. PTB warns that buttons are not tracked per message;
-    that is the intent here (one draft per admin), so the warning is silenced for this handler.
-    """
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="If 'per_message=False'", category=PTBUserWarning)
-        return ConversationHandler(
-            entry_points=[CommandHandler("broadcast", start_broadcast, filters=admins)],
-            states={
-                WRITING: [MessageHandler(admins & filters.TEXT & ~filters.COMMAND, preview)],
-                CONFIRMING: [on_tap(callbacks.Broadcast, confirm)],
-            },
-            fallbacks=[CommandHandler("cancel", cancel, filters=admins)],
-            name="broadcast",
-            persistent=True,
-        )
+    return {
+        -1: [MessageHandler(admins & filters.TEXT & ~filters.COMMAND, preview)],
+        0: [
+            CommandHandler("stats", stats, filters=admins),
+            CommandHandler("broadcast", start_broadcast, filters=admins),
+            CommandHandler("cancel", cancel, filters=admins),
+            on_tap(callbacks.Broadcast, confirm_from_admin),
+        ],
+    }

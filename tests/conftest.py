@@ -23,8 +23,11 @@ from bot.content import Library, load_library
 from bot.fakeapi import BotMessage, FakeBotAPI, FloodRules, TrackingUpdateProcessor, UserDriver
 from bot.logs import RedactingFormatter
 from bot.ratelimit import LaneRateLimiter
-from bot.store import SQLiteStore, open_store
+from bot.store import SQLStore, open_store
 from bot.tips import JOB_NAME, Dispatcher
+
+# A throw-away PostgreSQL server for the tests that ask for `postgres_url` (tests/postgres.py).
+pytest_plugins = ("postgres",)
 
 CONTENT = load_library(Settings().content_dir)
 
@@ -84,7 +87,7 @@ class BotHarness:
         self.library = library
         self.limiter = limiter  # builds the rate limiter for each start (budgets scaled)
         self.app: BotApplication | None = None
-        self.store: SQLiteStore | None = None
+        self.store: SQLStore | None = None
         self._stack: AsyncExitStack | None = None
 
     @property

@@ -15,7 +15,7 @@ ADMIN_ID = 10_000_001  # the fake's first private user
 
 
 async def rich_user(bot: BotHarness) -> UserDriver:
-    """A user with something in every table: paths, progress, quiz, tips, persistence."""
+    """A user with something in every table: paths, progress, quiz, tips."""
     user = bot.user("Rahim")
     await user.send("/start youtube")
     await user.press("এই পথ বেছে নিন")
@@ -49,7 +49,7 @@ async def test_forget_deletes_every_row_after_confirming(bot: BotHarness) -> Non
     await user.send("/forget")
     reply = await user.press("Yes, delete everything")
     assert "deleted" in reply.text
-    await bot.stop()  # flush PTB's persistence too, then look at every table
+    await bot.stop()  # then look at every table
     path = bot.database_path
     with sqlite3.connect(path) as db:
         tables = [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")]
@@ -60,8 +60,6 @@ async def test_forget_deletes_every_row_after_confirming(bot: BotHarness) -> Non
                     f"SELECT count(*) FROM {table} WHERE {column} = ?", (user.id,)
                 ).fetchone()
                 assert rows[0] == 0, f"{table}.{column} still holds the user"
-            if table == "persist_conversations":
-                assert str(user.id) not in str(db.execute(f"SELECT * FROM {table}").fetchall())
     await bot.start()
 
 

@@ -26,7 +26,8 @@ from test_tips import is_tip, tips_of, week_of
 from bot.config import Settings
 from bot.context import AppContext
 from bot.fakeapi import FakeBotAPI, Faults, UserDriver
-from bot.store import SQLiteStore
+from bot.store import SQLStore
+from bot.store.sqlite import SQLiteDatabase
 
 WEEK = 7 * 24 * 3600
 APOLOGY = CONTENT.t("bn", "error")
@@ -123,14 +124,15 @@ async def test_database_locked_by_another_writer_for_two_seconds(bot: BotHarness
         assert [p.method_id for p in await bot.store.list_paths(user.id)] == ["youtube"]  # type: ignore[union-attr]
 
 
-async def fill_disk(store: SQLiteStore) -> None:
+async def fill_disk(store: SQLStore) -> None:
     """Make the bot's own connection see a full disk: no page may be added, none has room.
 
     PRAGMA max_page_count caps the file at its current size; filler rows then take the room
     left in the last pages of the tables that grow (deliveries, paths), so the next row there
     fails with SQLITE_FULL ("database or disk is full"), as on a full disk.
     """
-    db = store._db  # every write is one call on its thread: nothing can come in between
+    assert isinstance(store.database, SQLiteDatabase)
+    db = store.database.writer  # the bot's writing connection
     filler = 2**62  # sorts after every real key, as new rows do
     await db.execute(
         "INSERT INTO users (user_id, first_seen, last_seen) VALUES (?, 0, 0)", (filler,)
@@ -170,7 +172,7 @@ async def test_disk_full_apologises_logs_and_delivers_every_tip_afterwards(
     assert weeks(bot, rina) == ["১/১৩", "২/১৩"]
     assert any("database or disk is full" in r.getMessage() for r in caplog.records)
 
-    await bot.store._db.execute("PRAGMA max_page_count = 1073741823")  # type: ignore[union-attr]
+    await bot.store.database.writer.execute("PRAGMA max_page_count = 1073741823")  # type: ignore[union-attr]
     bot.clock.advance(301)  # past the lease: had the record been lost, the tip would repeat
     await bot.dispatch()
     bot.clock.advance(WEEK)

@@ -147,7 +147,6 @@ async def stored(bot: BotHarness, user: UserDriver) -> dict[str, Any]:
     data = await bot.store.export_user(user.id)
     if data["user"] is not None:
         del data["user"]["user_id"]
-    data.pop("conversations")  # keyed by the user's id; their states are in the broadcast rows
     with sqlite3.connect(bot.database_path) as db:
         made = db.execute(
             """SELECT b.language, b.text, count(t.user_id) FROM broadcasts AS b

@@ -233,12 +233,13 @@ async def test_the_store_closes_when_a_pragma_fails(tmp_path: Any) -> None:
     from bot.store import open_store
 
     store = await open_store(f"sqlite:///{tmp_path / 'x.sqlite3'}")
-    threads = [store._db._thread, store._reader._thread]  # type: ignore[union-attr]
+    database = store.database
+    threads = [database.writer._thread, database.reader._thread]  # type: ignore[attr-defined]
 
     def deny_pragmas(action: int, *args: object) -> int:
         return sqlite3.SQLITE_DENY if action == sqlite3.SQLITE_PRAGMA else sqlite3.SQLITE_OK
 
-    await store._db.set_authorizer(deny_pragmas)
+    await database.writer.set_authorizer(deny_pragmas)  # type: ignore[attr-defined]
     await store.close()  # PRAGMA optimize fails ("not authorized"); both connections close
     for thread in threads:
         thread.join(2)

@@ -1,30 +1,24 @@
-"""The store: schema, migrations, every operation handlers rely on, and its failure modes."""
+"""The store's behaviour, written once and run against every backend (the contract suite).
+
+SQLite runs in a temporary file; PostgreSQL in a throw-away server started for the test session
+(tests/postgres.py). What only one backend has (pragmas, migrations, query plans, memory) is in
+tests/test_store_sqlite.py and tests/test_store_postgres.py.
+"""
 
 from __future__ import annotations
 
-import asyncio
-import os
-import sqlite3
-import stat
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import aiosqlite
 import pytest
 
 from bot.store import (
     MAX_PATHS,
-    MIGRATIONS,
-    SCHEMA_VERSION,
-    SQL_DUE_TIPS,
-    SQL_GET_USER,
-    SQL_PENDING_TARGETS,
-    SQL_TOUCH_USER,
     AddPathResult,
+    AdminDraft,
     DeliveryStatus,
-    SQLiteStore,
-    migrate,
+    SQLStore,
     open_store,
 )
 
@@ -32,160 +26,26 @@ NOW = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)  # a Monday
 LATER = NOW + timedelta(hours=1)
 WEEK = timedelta(days=7)
 ALICE, BOB, CAROL = 1001, 1002, 1003
+OWNER = "worker-1"
+VICTIM = 987654321  # distinctive, so a text column holding it would be found too
 
 
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SQLiteStore]:
-    s = await open_store(f"sqlite:///{tmp_path}/data/bot.sqlite3")
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[SQLStore]:
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path}/data/bot.sqlite3"
+    else:
+        url = request.getfixturevalue("postgres_url")
+    s = await open_store(url)
     yield s
     await s.close()
 
 
-async def _pragma(store: SQLiteStore, name: str) -> object:
-    rows = await store._db.execute_fetchall(f"PRAGMA {name}")
-    return next(iter(rows))[0]
-
-
-async def _subscribe(store: SQLiteStore, user_id: int, method_id: str, due: datetime = NOW) -> None:
+async def _subscribe(store: SQLStore, user_id: int, method_id: str, due: datetime = NOW) -> None:
     await store.subscribe(user_id, method_id, now=NOW, weekday=0, hour=9, minute=0, first_due=due)
 
 
-# --- opening --------------------------------------------------------------------------------------
-
-
-async def test_open_creates_private_file_with_pragmas(tmp_path: Path) -> None:
-    path = tmp_path / "a" / "b" / "bot.sqlite3"
-    store = await open_store(f"sqlite:///{path}")  # sqlite:////abs/path
-    try:
-        await store.touch_user(ALICE, now=NOW)
-        for name in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
-            assert stat.S_IMODE(os.stat(name).st_mode) == 0o600, name
-        assert await _pragma(store, "journal_mode") == "wal"
-        assert await _pragma(store, "synchronous") == 1  # NORMAL
-        assert await _pragma(store, "busy_timeout") == 5000
-        assert await _pragma(store, "foreign_keys") == 1
-        assert await _pragma(store, "user_version") == SCHEMA_VERSION
-    finally:
-        await store.close()
-
-
-async def test_open_relative_and_memory_urls(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.chdir(tmp_path)
-    store = await open_store("sqlite:///rel/bot.sqlite3")
-    await store.close()
-    assert (tmp_path / "rel" / "bot.sqlite3").is_file()
-    memory = await open_store("sqlite:///:memory:")
-    try:
-        assert (await memory.touch_user(ALICE, now=NOW)).user_id == ALICE
-    finally:
-        await memory.close()
-    with pytest.raises(ValueError, match="sqlite"):
-        await open_store("postgres://x/y")
-
-
-async def test_reopen_keeps_data(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path}/bot.sqlite3"
-    store = await open_store(url)
-    await store.touch_user(ALICE, now=NOW)
-    await store.close()
-    store = await open_store(url)
-    try:
-        assert await store.get_user(ALICE) is not None
-    finally:
-        await store.close()
-
-
-# --- migrations -------------------------------------------------------------------------------------
-
-# Rows a database at each version can hold, inserted with that version's own schema.
-_ROWS_AT_VERSION = {
-    1: [
-        "INSERT INTO users (user_id, language, language_hint, first_seen, last_seen) "
-        f"VALUES ({ALICE}, 'bn', 'bn', 100, 200), ({BOB}, NULL, NULL, 100, 100)",
-        f"INSERT INTO paths (user_id, method_id, chosen_at, done_steps) VALUES ({ALICE}, 'youtube', 150, 5)",
-        f"""INSERT INTO quiz_results VALUES ({ALICE}, '{{"q1":"a"}}', '["youtube","writing"]', 160)""",
-    ],
-}
-# v2 and v3 added tables and columns with defaults: the same rows are valid there.
-_ROWS_AT_VERSION[2] = _ROWS_AT_VERSION[3] = _ROWS_AT_VERSION[1]
-
-
-@pytest.mark.parametrize("version", range(SCHEMA_VERSION))
-async def test_migrating_from_every_earlier_version_keeps_rows(
-    tmp_path: Path, version: int
-) -> None:
-    path = tmp_path / "old.sqlite3"
-    async with aiosqlite.connect(path, isolation_level=None) as db:
-        await migrate(db, target=version)
-        for statement in _ROWS_AT_VERSION.get(version, []):
-            await db.execute(statement)
-        assert next(iter(await db.execute_fetchall("PRAGMA user_version")))[0] == version
-
-    store = await open_store(f"sqlite:///{path}")
-    try:
-        assert await _pragma(store, "user_version") == SCHEMA_VERSION
-        if version >= 1:
-            alice = await store.get_user(ALICE)
-            assert alice is not None
-            assert (alice.language, alice.blocked, alice.first_seen.timestamp()) == (
-                "bn",
-                False,
-                100,
-            )
-            assert await store.get_user(BOB) is not None
-            [path_row] = await store.list_paths(ALICE)
-            assert (path_row.method_id, path_row.done_steps) == ("youtube", frozenset({0, 2}))
-            quiz = await store.get_quiz_result(ALICE)
-            assert quiz is not None and quiz.ranking == ("youtube", "writing")
-            assert quiz.answers == {"q1": "a"}
-        # The migrated database works as a new one would.
-        await store.touch_user(ALICE, now=NOW)
-        await _subscribe(store, ALICE, "youtube")
-        assert len(await store.claim_due_tips(now=NOW, limit=10, lease_seconds=60)) == 1
-    finally:
-        await store.close()
-
-
-async def test_every_migration_step_is_counted() -> None:
-    assert len(MIGRATIONS) == SCHEMA_VERSION >= 2
-
-
-async def test_newer_database_is_refused(tmp_path: Path) -> None:
-    path = tmp_path / "new.sqlite3"
-    with sqlite3.connect(path) as db:
-        db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
-    with pytest.raises(RuntimeError, match="newer"):
-        await open_store(f"sqlite:///{path}")
-
-
-# --- query plans ------------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("sql", "params"),
-    [
-        (SQL_TOUCH_USER, {"user_id": 1, "hint": None, "now": 1}),
-        (SQL_GET_USER, {"user_id": 1}),
-        (SQL_DUE_TIPS, {"now": 1, "limit": 10}),
-        (SQL_PENDING_TARGETS, {"now": 1, "limit": 10}),
-    ],
-)
-async def test_per_update_queries_use_indexes(
-    store: SQLiteStore, sql: str, params: dict[str, object]
-) -> None:
-    rows = await store._db.execute_fetchall(f"EXPLAIN QUERY PLAN {sql}", params)
-    details = [row[3] for row in rows]
-    # Only a walk through an index is fine (the pending-targets index holds pending rows only).
-    scans = [d for d in details if d.startswith("SCAN") and "USING" not in d]
-    assert not scans, details
-
-
-# --- users ------------------------------------------------------------------------------------------
-
-
-async def test_touch_user_creates_then_updates(store: SQLiteStore) -> None:
+async def test_touch_user_creates_then_updates(store: SQLStore) -> None:
     first = await store.touch_user(ALICE, now=NOW, language_hint="bn")
     assert (first.language, first.language_hint, first.first_seen, first.last_seen) == (
         None,
@@ -199,21 +59,21 @@ async def test_touch_user_creates_then_updates(store: SQLiteStore) -> None:
     user = await store.get_user(ALICE)
     assert user is not None and user.language == "en"
     assert await store.get_user(BOB) is None
-    assert await store.count_users() == 1
+    assert (await store.stats(now=LATER)).users == 1
 
 
-async def test_set_language_creates_unknown_user(store: SQLiteStore) -> None:
+async def test_set_language_creates_unknown_user(store: SQLStore) -> None:
     await store.set_language(BOB, "bn", now=NOW)
     user = await store.get_user(BOB)
     assert user is not None and (user.language, user.first_seen) == ("bn", NOW)
 
 
-async def test_naive_datetimes_are_refused(store: SQLiteStore) -> None:
+async def test_naive_datetimes_are_refused(store: SQLStore) -> None:
     with pytest.raises(ValueError, match="naive"):
         await store.touch_user(ALICE, now=datetime(2026, 1, 1))
 
 
-async def test_blocking_pauses_and_writing_again_resumes(store: SQLiteStore) -> None:
+async def test_blocking_pauses_and_writing_again_resumes(store: SQLStore) -> None:
     await store.touch_user(ALICE, now=NOW)
     await _subscribe(store, ALICE, "youtube")
     await store.set_blocked(ALICE, True, now=NOW)
@@ -221,19 +81,16 @@ async def test_blocking_pauses_and_writing_again_resumes(store: SQLiteStore) -> 
     assert user is not None and user.blocked and user.blocked_at == NOW
     [sub] = await store.list_subscriptions(ALICE)
     assert sub.paused and sub.active
-    assert await store.claim_due_tips(now=LATER, limit=10, lease_seconds=60) == []
+    assert await store.claim_due_tips(now=LATER, limit=10, lease_seconds=60, owner=OWNER) == []
 
     user = await store.touch_user(ALICE, now=LATER)
     assert not user.blocked and user.blocked_at is None
     [sub] = await store.list_subscriptions(ALICE)
     assert not sub.paused
-    assert len(await store.claim_due_tips(now=LATER, limit=10, lease_seconds=60)) == 1
+    assert len(await store.claim_due_tips(now=LATER, limit=10, lease_seconds=60, owner=OWNER)) == 1
 
 
-# --- paths ------------------------------------------------------------------------------------------
-
-
-async def test_paths_limit_and_steps(store: SQLiteStore) -> None:
+async def test_paths_limit_and_steps(store: SQLStore) -> None:
     await store.touch_user(ALICE, now=NOW)
     methods = ["freelancing", "writing", "youtube", "affiliate"]
     for i, method in enumerate(methods[:MAX_PATHS]):
@@ -262,10 +119,7 @@ async def test_paths_limit_and_steps(store: SQLiteStore) -> None:
     assert paths["affiliate"].chosen_at == LATER and paths["affiliate"].done_steps == frozenset()
 
 
-# --- quiz -------------------------------------------------------------------------------------------
-
-
-async def test_quiz_result_is_replaced(store: SQLiteStore) -> None:
+async def test_quiz_result_is_replaced(store: SQLStore) -> None:
     await store.touch_user(ALICE, now=NOW)
     assert await store.get_quiz_result(ALICE) is None
     await store.save_quiz_result(ALICE, {"time": "little"}, ["stock", "youtube"], now=NOW)
@@ -279,13 +133,10 @@ async def test_quiz_result_is_replaced(store: SQLiteStore) -> None:
     )
 
 
-# --- subscriptions and tip dispatch -----------------------------------------------------------------
-
-
-async def test_resubscribing_keeps_position(store: SQLiteStore) -> None:
+async def test_resubscribing_keeps_position(store: SQLStore) -> None:
     await store.touch_user(ALICE, now=NOW)
     await _subscribe(store, ALICE, "youtube")
-    [claim] = await store.claim_due_tips(now=NOW, limit=10, lease_seconds=60)
+    [claim] = await store.claim_due_tips(now=NOW, limit=10, lease_seconds=60, owner=OWNER)
     await store.complete_tip(
         claim, now=NOW, status=DeliveryStatus.SENT, next_due=NOW + WEEK, tip_count=5
     )
@@ -294,7 +145,10 @@ async def test_resubscribing_keeps_position(store: SQLiteStore) -> None:
     assert await store.unsubscribe(ALICE, "youtube") == 0
     [sub] = await store.list_subscriptions(ALICE)
     assert (sub.active, sub.position) == (False, 1)
-    assert await store.claim_due_tips(now=NOW + 2 * WEEK, limit=10, lease_seconds=60) == []
+    assert (
+        await store.claim_due_tips(now=NOW + 2 * WEEK, limit=10, lease_seconds=60, owner=OWNER)
+        == []
+    )
 
     sub = await store.subscribe(
         ALICE, "youtube", now=LATER, weekday=3, hour=20, minute=30, first_due=LATER
@@ -313,11 +167,11 @@ async def test_resubscribing_keeps_position(store: SQLiteStore) -> None:
     assert sub.position == 0
 
 
-async def test_subscribing_again_while_on_changes_nothing(store: SQLiteStore) -> None:
+async def test_subscribing_again_while_on_changes_nothing(store: SQLStore) -> None:
     """A second tap on "subscribe" (or two in flight) must not make this week's tip due again."""
     await store.touch_user(ALICE, now=NOW)
     await _subscribe(store, ALICE, "youtube")
-    [claim] = await store.claim_due_tips(now=NOW, limit=10, lease_seconds=60)
+    [claim] = await store.claim_due_tips(now=NOW, limit=10, lease_seconds=60, owner=OWNER)
     await store.complete_tip(
         claim, now=NOW, status=DeliveryStatus.SENT, next_due=NOW + WEEK, tip_count=5
     )
@@ -327,10 +181,10 @@ async def test_subscribing_again_while_on_changes_nothing(store: SQLiteStore) ->
     )
     assert again == before and (again.position, again.next_due) == (1, NOW + WEEK)
     assert await store.list_subscriptions(ALICE) == [before]
-    assert await store.claim_due_tips(now=LATER, limit=10, lease_seconds=60) == []
+    assert await store.claim_due_tips(now=LATER, limit=10, lease_seconds=60, owner=OWNER) == []
 
 
-async def test_a_due_tip_carries_the_steps_done_on_its_path(store: SQLiteStore) -> None:
+async def test_a_due_tip_carries_the_steps_done_on_its_path(store: SQLStore) -> None:
     await store.touch_user(ALICE, now=NOW)
     await store.touch_user(BOB, now=NOW)
     await store.add_path(ALICE, "youtube", now=NOW)
@@ -338,11 +192,11 @@ async def test_a_due_tip_carries_the_steps_done_on_its_path(store: SQLiteStore) 
     await store.set_step(ALICE, "youtube", 2, done=True)
     for user in (ALICE, BOB):
         await _subscribe(store, user, "youtube")
-    claims = await store.claim_due_tips(now=NOW, limit=10, lease_seconds=60)
+    claims = await store.claim_due_tips(now=NOW, limit=10, lease_seconds=60, owner=OWNER)
     assert {c.user_id: c.done_steps for c in claims} == {ALICE: {0, 2}, BOB: None}
 
 
-async def test_unsubscribe_all_and_set_schedule(store: SQLiteStore) -> None:
+async def test_unsubscribe_all_and_set_schedule(store: SQLStore) -> None:
     await store.touch_user(ALICE, now=NOW)
     await _subscribe(store, ALICE, "youtube")
     await _subscribe(store, ALICE, "stock")
@@ -364,31 +218,33 @@ async def test_unsubscribe_all_and_set_schedule(store: SQLiteStore) -> None:
     assert not any(s.active for s in await store.list_subscriptions(ALICE))
 
 
-async def test_claims_are_leased_ordered_and_limited(store: SQLiteStore) -> None:
+async def test_claims_are_leased_ordered_and_limited(store: SQLStore) -> None:
     for i, user_id in enumerate((ALICE, BOB, CAROL)):
         await store.touch_user(user_id, now=NOW)
         await _subscribe(store, user_id, "youtube", due=NOW - timedelta(minutes=i))
     await store.set_language(BOB, "en", now=NOW)
     await _subscribe(store, ALICE, "stock", due=NOW + timedelta(minutes=5))  # not due yet
 
-    first = await store.claim_due_tips(now=NOW, limit=2, lease_seconds=60)
+    first = await store.claim_due_tips(now=NOW, limit=2, lease_seconds=60, owner=OWNER)
     assert [(c.user_id, c.position) for c in first] == [(CAROL, 0), (BOB, 0)]
     assert first[1].language == "en" and first[0].claimed_until == NOW + timedelta(seconds=60)
-    second = await store.claim_due_tips(now=NOW, limit=10, lease_seconds=60)
+    second = await store.claim_due_tips(now=NOW, limit=10, lease_seconds=60, owner=OWNER)
     assert [c.user_id for c in second] == [ALICE]
     assert (
-        await store.claim_due_tips(now=NOW + timedelta(seconds=30), limit=10, lease_seconds=60)
+        await store.claim_due_tips(
+            now=NOW + timedelta(seconds=30), limit=10, lease_seconds=60, owner=OWNER
+        )
         == []
     )
 
 
-async def test_crash_before_complete_resends_only_the_in_flight_tip(store: SQLiteStore) -> None:
+async def test_crash_before_complete_resends_only_the_in_flight_tip(store: SQLStore) -> None:
     await store.touch_user(ALICE, now=NOW)
     await _subscribe(store, ALICE, "youtube")
-    [claim] = await store.claim_due_tips(now=NOW, limit=10, lease_seconds=60)
+    [claim] = await store.claim_due_tips(now=NOW, limit=10, lease_seconds=60, owner=OWNER)
     # ... the tip is sent, then the process dies: nobody completes the claim.
     after_lease = NOW + timedelta(seconds=60)
-    [again] = await store.claim_due_tips(now=after_lease, limit=10, lease_seconds=60)
+    [again] = await store.claim_due_tips(now=after_lease, limit=10, lease_seconds=60, owner=OWNER)
     assert (again.method_id, again.position) == (claim.method_id, claim.position)
     await store.complete_tip(
         again, now=after_lease, status=DeliveryStatus.SENT, next_due=NOW + WEEK, tip_count=5
@@ -401,14 +257,16 @@ async def test_crash_before_complete_resends_only_the_in_flight_tip(store: SQLit
     assert (sub.position, sub.next_due) == (1, NOW + WEEK)
 
 
-async def test_complete_release_and_finish(store: SQLiteStore) -> None:
+async def test_complete_release_and_finish(store: SQLStore) -> None:
     await store.touch_user(ALICE, now=NOW)
     await _subscribe(store, ALICE, "youtube")
 
-    [claim] = await store.claim_due_tips(now=NOW, limit=10, lease_seconds=60)
+    [claim] = await store.claim_due_tips(now=NOW, limit=10, lease_seconds=60, owner=OWNER)
     await store.release_tip(claim, retry_at=NOW + timedelta(minutes=5))
-    assert await store.claim_due_tips(now=NOW, limit=10, lease_seconds=60) == []
-    [claim] = await store.claim_due_tips(now=NOW + timedelta(minutes=5), limit=10, lease_seconds=60)
+    assert await store.claim_due_tips(now=NOW, limit=10, lease_seconds=60, owner=OWNER) == []
+    [claim] = await store.claim_due_tips(
+        now=NOW + timedelta(minutes=5), limit=10, lease_seconds=60, owner=OWNER
+    )
     assert claim.position == 0
 
     await store.complete_tip(
@@ -418,35 +276,38 @@ async def test_complete_release_and_finish(store: SQLiteStore) -> None:
     assert (sub.position, sub.active) == (0, True)
 
     for due in (NOW + WEEK, NOW + 2 * WEEK):
-        [claim] = await store.claim_due_tips(now=due, limit=10, lease_seconds=60)
+        [claim] = await store.claim_due_tips(now=due, limit=10, lease_seconds=60, owner=OWNER)
         await store.complete_tip(
             claim, now=due, status=DeliveryStatus.SENT, next_due=due + WEEK, tip_count=2
         )
     [sub] = await store.list_subscriptions(ALICE)
     assert (sub.position, sub.active) == (2, False)  # all tips sent: finished
-    assert await store.claim_due_tips(now=NOW + 9 * WEEK, limit=10, lease_seconds=60) == []
+    assert (
+        await store.claim_due_tips(now=NOW + 9 * WEEK, limit=10, lease_seconds=60, owner=OWNER)
+        == []
+    )
     export = await store.export_user(ALICE)
     assert export["tips_sent"] == {"count": 2, "last_sent_at": (NOW + 2 * WEEK).isoformat()}
 
 
-async def test_blocked_delivery_blocks_the_user(store: SQLiteStore) -> None:
+async def test_blocked_delivery_blocks_the_user(store: SQLStore) -> None:
     await store.touch_user(ALICE, now=NOW)
     await _subscribe(store, ALICE, "youtube")
     await _subscribe(store, ALICE, "stock", due=NOW + WEEK)
-    [claim] = await store.claim_due_tips(now=NOW, limit=10, lease_seconds=60)
+    [claim] = await store.claim_due_tips(now=NOW, limit=10, lease_seconds=60, owner=OWNER)
     await store.complete_tip(
         claim, now=NOW, status=DeliveryStatus.BLOCKED, next_due=NOW + WEEK, tip_count=5
     )
     user = await store.get_user(ALICE)
     assert user is not None and user.blocked
     assert all(s.paused and s.position == 0 for s in await store.list_subscriptions(ALICE))
-    assert await store.claim_due_tips(now=NOW + 3 * WEEK, limit=10, lease_seconds=60) == []
+    assert (
+        await store.claim_due_tips(now=NOW + 3 * WEEK, limit=10, lease_seconds=60, owner=OWNER)
+        == []
+    )
 
 
-# --- broadcasts -------------------------------------------------------------------------------------
-
-
-async def test_broadcast_targets_and_report(store: SQLiteStore) -> None:
+async def test_broadcast_targets_and_report(store: SQLStore) -> None:
     for user_id in (ALICE, BOB, CAROL, 1004):
         await store.touch_user(user_id, now=NOW)
     await store.set_language(ALICE, "bn", now=NOW)
@@ -465,7 +326,7 @@ async def test_broadcast_targets_and_report(store: SQLiteStore) -> None:
     await store.finish_broadcast(bn_and_unset, now=NOW)
     assert [b.id for b in await store.unfinished_broadcasts()] == [bn, everyone]
 
-    claims = await store.claim_broadcast_targets(now=NOW, limit=3, lease_seconds=60)
+    claims = await store.claim_broadcast_targets(now=NOW, limit=3, lease_seconds=60, owner=OWNER)
     assert [(c.broadcast_id, c.user_id) for c in claims] == [
         (bn, ALICE),
         (everyone, ALICE),
@@ -476,17 +337,20 @@ async def test_broadcast_targets_and_report(store: SQLiteStore) -> None:
     await store.complete_broadcast_target(claims[1], DeliveryStatus.SENT, now=NOW)
     await store.release_broadcast_target(claims[2], retry_at=NOW + timedelta(seconds=30))
 
-    [carol] = await store.claim_broadcast_targets(now=NOW, limit=10, lease_seconds=60)
+    [carol] = await store.claim_broadcast_targets(now=NOW, limit=10, lease_seconds=60, owner=OWNER)
     assert carol.user_id == CAROL
     await store.complete_broadcast_target(carol, DeliveryStatus.BLOCKED, now=NOW)
     carol_user = await store.get_user(CAROL)
     assert carol_user is not None and carol_user.blocked
 
     [bob] = await store.claim_broadcast_targets(
-        now=NOW + timedelta(seconds=30), limit=10, lease_seconds=60
+        now=NOW + timedelta(seconds=30), limit=10, lease_seconds=60, owner=OWNER
     )
     await store.complete_broadcast_target(bob, DeliveryStatus.FAILED, now=NOW)
-    assert await store.claim_broadcast_targets(now=NOW + WEEK, limit=10, lease_seconds=60) == []
+    assert (
+        await store.claim_broadcast_targets(now=NOW + WEEK, limit=10, lease_seconds=60, owner=OWNER)
+        == []
+    )
     assert await store.broadcast_report(everyone) == {
         "pending": 0,
         "sent": 1,
@@ -499,7 +363,7 @@ async def test_broadcast_targets_and_report(store: SQLiteStore) -> None:
     assert await store.unfinished_broadcasts() == []
 
 
-async def test_a_draft_becomes_one_broadcast(store: SQLiteStore) -> None:
+async def test_a_draft_becomes_one_broadcast(store: SQLStore) -> None:
     for user in (ALICE, BOB):
         await store.touch_user(user, now=NOW)
     assert await store.broadcast_of_draft(ALICE, 42) is None
@@ -517,19 +381,7 @@ async def test_a_draft_becomes_one_broadcast(store: SQLiteStore) -> None:
     assert [b.id for b in await store.unfinished_broadcasts()] == [first, other]
 
 
-async def test_broadcast_snapshot_of_many_users_is_one_statement(store: SQLiteStore) -> None:
-    await store._db.execute(
-        """WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 20000)
-        INSERT INTO users (user_id, first_seen, last_seen) SELECT i, 0, 0 FROM n"""
-    )
-    broadcast_id = await store.create_broadcast("hi", language=None, created_by=1, now=NOW)
-    assert (await store.broadcast_report(broadcast_id))["pending"] == 20000
-
-
-# --- groups -----------------------------------------------------------------------------------------
-
-
-async def test_groups(store: SQLiteStore) -> None:
+async def test_groups(store: SQLStore) -> None:
     group = await store.upsert_group(-100, "Earners", now=NOW)
     assert (group.title, group.language, group.added_at) == ("Earners", None, NOW)
     assert await store.set_group_language(-100, "bn")
@@ -542,26 +394,19 @@ async def test_groups(store: SQLiteStore) -> None:
     assert not await store.remove_group(-100)
 
 
-# --- data rights and statistics ---------------------------------------------------------------------
-
-VICTIM = 987654321  # distinctive, so a text column holding it would be found too
-
-
-async def _fill(store: SQLiteStore, user_id: int) -> None:
+async def _fill(store: SQLStore, user_id: int) -> None:
     await store.touch_user(user_id, now=NOW, language_hint="bn")
     await store.set_language(user_id, "bn", now=NOW)
     await store.add_path(user_id, "youtube", now=NOW)
     await store.set_step(user_id, "youtube", 1, done=True)
     await store.save_quiz_result(user_id, {"q": "a"}, ["youtube"], now=NOW)
     await _subscribe(store, user_id, "youtube")
-    await store.persist_user_data(user_id, '{"draft":"x"}')
-    await store.persist_chat_data(user_id, '{"menu":1}')
-    await store.persist_conversation("quiz", f"[{user_id},{user_id}]", "2")
+    await store.set_admin_draft(user_id, AdminDraft(writing=False, draft=7, text="x"))
 
 
-async def test_export_user(store: SQLiteStore) -> None:
+async def test_export_user(store: SQLStore) -> None:
     await _fill(store, VICTIM)
-    [claim] = await store.claim_due_tips(now=NOW, limit=10, lease_seconds=60)
+    [claim] = await store.claim_due_tips(now=NOW, limit=10, lease_seconds=60, owner=OWNER)
     await store.complete_tip(
         claim, now=NOW, status=DeliveryStatus.SENT, next_due=NOW + WEEK, tip_count=5
     )
@@ -573,16 +418,14 @@ async def test_export_user(store: SQLiteStore) -> None:
     assert export["quiz"]["ranking"] == ["youtube"]
     assert export["subscriptions"][0]["position"] == 1
     assert export["tips_sent"] == {"count": 1, "last_sent_at": NOW.isoformat()}
-    assert export["user_data"] == {"draft": "x"}
-    assert export["private_chat_data"] == {"menu": 1}
-    assert export["conversations"] == [{"name": "quiz", "key": [VICTIM, VICTIM], "state": 2}]
+    assert export["broadcast_draft"] == {"writing": False, "text": "x"}
     assert (await store.export_user(ALICE))["user"] is None
 
 
-async def test_forget_user_leaves_no_row(store: SQLiteStore) -> None:
+async def test_forget_user_leaves_no_row(store: SQLStore) -> None:
     await _fill(store, VICTIM)
     await _fill(store, ALICE)
-    [claim, _] = await store.claim_due_tips(now=NOW, limit=10, lease_seconds=60)
+    [claim, _] = await store.claim_due_tips(now=NOW, limit=10, lease_seconds=60, owner=OWNER)
     await store.complete_tip(
         claim, now=NOW, status=DeliveryStatus.SENT, next_due=NOW + WEEK, tip_count=5
     )
@@ -596,25 +439,37 @@ async def test_forget_user_leaves_no_row(store: SQLiteStore) -> None:
     assert await store.get_user(ALICE) is not None
 
 
-async def _rows_mentioning(store: SQLiteStore, user_id: int) -> dict[str, int]:
+async def _rows_mentioning(store: SQLStore, user_id: int) -> dict[str, int]:
+    """Rows of every table with the id in any column (text columns: anywhere in the text)."""
+    db = store.database
+    if db.name == "sqlite":
+        tables = [
+            r[0]
+            for r in await db.fetch(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+            )
+        ]
+        columns = {t: [c[1] for c in await db.fetch(f"PRAGMA table_info({t})")] for t in tables}
+    else:
+        found_columns = await db.fetch(
+            """SELECT table_name, column_name FROM information_schema.columns
+            WHERE table_schema = 'public' ORDER BY table_name, ordinal_position"""
+        )
+        columns = {}
+        for row in found_columns:
+            columns.setdefault(row[0], []).append(row[1])
     found = {}
-    tables = await store._db.execute_fetchall(
-        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
-    )
-    for (table,) in tables:
-        columns = [c[1] for c in await store._db.execute_fetchall(f"PRAGMA table_info({table})")]
-        condition = " OR ".join(
-            f"{c} = :id OR (typeof({c}) = 'text' AND instr({c}, :text) > 0)" for c in columns
+    for table, names in columns.items():
+        condition = " OR ".join(f"CAST({c} AS TEXT) LIKE :text" for c in names)
+        rows = await db.fetch(
+            f"SELECT count(*) FROM {table} WHERE {condition}", {"text": f"%{user_id}%"}
         )
-        rows = await store._db.execute_fetchall(
-            f"SELECT count(*) FROM {table} WHERE {condition}", {"id": user_id, "text": str(user_id)}
-        )
-        if count := next(iter(rows))[0]:
+        if count := rows[0][0]:
             found[table] = count
     return found
 
 
-async def test_stats(store: SQLiteStore) -> None:
+async def test_stats(store: SQLStore) -> None:
     empty = await store.stats(now=NOW)
     assert (empty.users, empty.active_users, empty.tips_sent, empty.by_language) == (0, 0, 0, {})
 
@@ -629,7 +484,7 @@ async def test_stats(store: SQLiteStore) -> None:
     await _subscribe(store, BOB, "youtube")
     await _subscribe(store, CAROL, "youtube")
     await _subscribe(store, CAROL, "stock", due=NOW + WEEK)
-    [claim, _] = await store.claim_due_tips(now=NOW, limit=10, lease_seconds=60)
+    [claim, _] = await store.claim_due_tips(now=NOW, limit=10, lease_seconds=60, owner=OWNER)
     await store.complete_tip(
         claim, now=NOW, status=DeliveryStatus.SENT, next_due=NOW + WEEK, tip_count=5
     )
@@ -645,57 +500,7 @@ async def test_stats(store: SQLiteStore) -> None:
     assert (await store.stats(now=NOW + 8 * timedelta(days=1))).tips_sent == 0
 
 
-# --- failure modes ----------------------------------------------------------------------------------
-
-
-async def test_locked_database_waits_for_the_other_writer(tmp_path: Path) -> None:
-    path = tmp_path / "bot.sqlite3"
-    store = await open_store(f"sqlite:///{path}")
-    other = sqlite3.connect(path, isolation_level=None)
-    try:
-        other.execute("BEGIN IMMEDIATE")
-        other.execute("INSERT INTO users (user_id, first_seen, last_seen) VALUES (1, 0, 0)")
-        asyncio.get_running_loop().call_later(0.3, other.execute, "COMMIT")
-        user = await store.touch_user(ALICE, now=NOW)  # waits (busy_timeout) instead of failing
-        assert user.user_id == ALICE
-        assert await store.count_users() == 2
-    finally:
-        other.close()
-        await store.close()
-
-
-async def test_full_disk_rolls_back_and_propagates(store: SQLiteStore) -> None:
-    await store._db.execute(
-        """WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 5000)
-        INSERT INTO users (user_id, first_seen, last_seen) SELECT i, 0, 0 FROM n"""
-    )
-    pages = await _pragma(store, "page_count")
-    await store._db.execute(f"PRAGMA max_page_count = {pages}")  # the "disk" is now full
-
-    with pytest.raises(sqlite3.OperationalError, match="full"):
-        await store.create_broadcast("hi", language=None, created_by=1, now=NOW)
-
-    assert not store._db.in_transaction
-    await store._db.execute("PRAGMA max_page_count = 1000000")
-    assert await store.unfinished_broadcasts() == []  # the broadcast row was rolled back too
-    assert await store.create_broadcast("hi", language=None, created_by=1, now=NOW) == 1
-
-
-async def test_touch_skips_the_write_for_a_user_seen_within_a_minute(store: SQLiteStore) -> None:
-    async def last_seen_on_disk() -> int:
-        rows = await store._db.execute_fetchall("SELECT last_seen FROM users WHERE user_id = 7")
-        return int(next(iter(rows))[0])
-
-    first = await store.touch_user(7, now=NOW)
-    assert first.first_seen == first.last_seen  # a new user
-    again = await store.touch_user(7, now=NOW + timedelta(seconds=30))
-    assert again.last_seen == NOW + timedelta(seconds=30) and again.first_seen == NOW
-    assert await last_seen_on_disk() == int(NOW.timestamp())  # answered from memory
-    await store.touch_user(7, now=NOW + timedelta(seconds=61))
-    assert await last_seen_on_disk() == int(NOW.timestamp()) + 61
-
-
-async def test_every_users_write_forgets_the_remembered_user(store: SQLiteStore) -> None:
+async def test_every_users_write_forgets_the_remembered_user(store: SQLStore) -> None:
     await store.touch_user(7, now=NOW)
     await store.set_language(7, "en", now=NOW)
     assert (await store.touch_user(7, now=NOW + timedelta(seconds=1))).language == "en"
@@ -707,76 +512,80 @@ async def test_every_users_write_forgets_the_remembered_user(store: SQLiteStore)
     assert (await store.touch_user(7, now=NOW + timedelta(seconds=3))).first_seen > NOW
 
 
-async def test_a_recent_users_row_is_read_from_memory(store: SQLiteStore) -> None:
-    await store.touch_user(7, now=NOW)
-    # A change behind the store's back is not seen: the read came from memory.
-    await store._db.execute("UPDATE users SET language = 'en' WHERE user_id = 7")
-    assert (await store.get_user(7)).language is None  # type: ignore[union-attr]
-    await store.set_language(7, "bn", now=NOW)  # a write through the store is seen at once
-    assert (await store.get_user(7)).language == "bn"  # type: ignore[union-attr]
-    assert await store.get_user(8) is None
+# --- what the processes share ---------------------------------------------------------------------
 
 
-async def _paths_on_disk(store: SQLiteStore, user_id: int) -> list[str]:
-    rows = await store._db.execute_fetchall(
-        "SELECT method_id FROM paths WHERE user_id = ? ORDER BY method_id", (user_id,)
-    )
-    return [r[0] for r in rows]
-
-
-async def test_paths_are_remembered_and_every_paths_write_forgets_them(
-    store: SQLiteStore,
+async def test_a_lease_is_held_renewed_refused_and_taken_over_when_it_runs_out(
+    store: SQLStore,
 ) -> None:
-    await store.touch_user(7, now=NOW)
-    assert await store.list_paths(7) == []
-    # A change behind the store's back is not seen: the second read came from memory.
-    await store._db.execute("INSERT INTO paths (user_id, method_id, chosen_at) VALUES (7, 'x', 0)")
-    assert await store.list_paths(7) == []
-    await store._db.execute("DELETE FROM paths WHERE user_id = 7")
-
-    assert await store.add_path(7, "youtube", now=NOW) is AddPathResult.ADDED
-    assert [p.method_id for p in await store.list_paths(7)] == ["youtube"]
-    assert await store.set_step(7, "youtube", 2, done=True) == frozenset({2})
-    assert [p.done_steps for p in await store.list_paths(7)] == [frozenset({2})]
-    assert await store.remove_path(7, "youtube")
-    assert await store.list_paths(7) == []
-    await store.add_path(7, "stock", now=NOW)
-    await store.list_paths(7)
-    await store.forget_user(7)
-    assert await store.list_paths(7) == [] == await _paths_on_disk(store, 7)
-
-
-async def test_a_read_that_raced_with_a_write_is_not_remembered(store: SQLiteStore) -> None:
-    """Reads run on their own connection: one may finish after a write that began later."""
-    await store.touch_user(7, now=NOW)
-    assert store._reader is not None
-    reading = asyncio.Event()
-    release = asyncio.Event()
-    read_paths = store._read
-
-    async def slow_read(sql: str, params: object = ()) -> list[object]:
-        rows = await read_paths(sql, params)  # type: ignore[arg-type]
-        reading.set()
-        await release.wait()  # the read's old answer arrives only after the write
-        return rows
-
-    store._read = slow_read  # type: ignore[method-assign]
-    stale = asyncio.create_task(store.list_paths(7))
-    await reading.wait()
-    store._read = read_paths  # type: ignore[method-assign]
-    await store.add_path(7, "youtube", now=NOW)
-    release.set()
-    assert await stale == []  # what it read before the write
-    assert [p.method_id for p in await store.list_paths(7)] == ["youtube"]  # not kept
+    first = await store.acquire_lease("dispatcher", "a", now=NOW, ttl_seconds=5)
+    assert (first.held, first.holder, first.taken_over_from) == (True, "a", None)
+    refused = await store.acquire_lease(
+        "dispatcher", "b", now=NOW + timedelta(seconds=4), ttl_seconds=5
+    )
+    assert (refused.held, refused.holder) == (False, "a")
+    renewed = await store.acquire_lease(
+        "dispatcher", "a", now=NOW + timedelta(seconds=4), ttl_seconds=5
+    )
+    assert renewed.held and renewed.taken_over_from is None
+    still = await store.acquire_lease(
+        "dispatcher", "b", now=NOW + timedelta(seconds=8), ttl_seconds=5
+    )
+    assert not still.held  # a's renewal counts from its own time
+    taken = await store.acquire_lease(
+        "dispatcher", "b", now=NOW + timedelta(seconds=9), ttl_seconds=5
+    )
+    assert (taken.held, taken.holder, taken.taken_over_from) == (True, "b", "a")
+    await store.release_lease("dispatcher", "a")  # not a's any more: nothing happens
+    assert not (
+        await store.acquire_lease("dispatcher", "a", now=NOW + timedelta(seconds=10), ttl_seconds=5)
+    ).held
+    await store.release_lease("dispatcher", "b")
+    assert (
+        await store.acquire_lease("dispatcher", "a", now=NOW + timedelta(seconds=10), ttl_seconds=5)
+    ).held
+    forced = await store.acquire_lease("dispatcher", "c", now=NOW, ttl_seconds=5, take_over=True)
+    assert (forced.held, forced.taken_over_from) == (True, "a")
 
 
-async def test_reads_see_every_committed_write_at_once(store: SQLiteStore) -> None:
-    assert store._reader is not None  # a file database reads on its own connection
-    await store.touch_user(7, now=NOW)
-    for i in range(20):
-        await store.subscribe(7, f"m{i}", now=NOW, weekday=0, hour=9, minute=0, first_due=NOW)
-        assert len(await store.list_subscriptions(7)) == i + 1
-    await store.set_language(7, "en", now=NOW)
-    assert (await store.get_user(7)).language == "en"  # type: ignore[union-attr]
-    with pytest.raises(sqlite3.OperationalError, match="readonly"):
-        await store._reader.execute("DELETE FROM users")
+async def test_only_the_owner_releases_a_claim(store: SQLStore) -> None:
+    await store.touch_user(ALICE, now=NOW)
+    await _subscribe(store, ALICE, "youtube")
+    [mine] = await store.claim_due_tips(now=NOW, limit=10, lease_seconds=60, owner="a")
+    # a's lease runs out; b claims the same tip; a's late release must not free b's lease
+    later = NOW + timedelta(seconds=61)
+    [theirs] = await store.claim_due_tips(now=later, limit=10, lease_seconds=60, owner="b")
+    assert theirs.owner == "b" and theirs.user_id == mine.user_id
+    await store.release_tip(mine, retry_at=later)
+    assert await store.release_claims("a") == 0
+    assert await store.claim_due_tips(now=later, limit=10, lease_seconds=60, owner="c") == []
+    assert await store.release_claims("b") == 1
+    assert len(await store.claim_due_tips(now=later, limit=10, lease_seconds=60, owner="c")) == 1
+
+
+async def test_send_tokens_are_shared_out_per_slot(store: SQLStore) -> None:
+    assert await store.take_send_tokens(100, 4, limit=6) == 4
+    assert await store.take_send_tokens(100, 4, limit=6) == 2
+    assert await store.take_send_tokens(100, 1, limit=6) == 0
+    assert await store.take_send_tokens(101, 6, limit=6) == 6  # a new slot, a new budget
+
+
+async def test_held_updates_come_back_once_in_order(store: SQLStore) -> None:
+    await store.hold_updates(['{"update_id": 1}', '{"update_id": 2}'])
+    await store.hold_updates(['{"update_id": 3}'])
+    assert await store.take_held_updates() == [
+        '{"update_id": 1}',
+        '{"update_id": 2}',
+        '{"update_id": 3}',
+    ]
+    assert await store.take_held_updates() == []
+
+
+async def test_an_admins_draft_is_kept_until_dropped(store: SQLStore) -> None:
+    assert await store.admin_draft(ALICE) is None
+    await store.set_admin_draft(ALICE, AdminDraft(writing=True))
+    assert await store.admin_draft(ALICE) == AdminDraft(writing=True)
+    await store.set_admin_draft(ALICE, AdminDraft(writing=False, draft=9, text="<b>Hi</b>"))
+    assert await store.admin_draft(ALICE) == AdminDraft(False, 9, "<b>Hi</b>")
+    await store.set_admin_draft(ALICE, None)
+    assert await store.admin_draft(ALICE) is None

@@ -192,11 +192,15 @@ async def test_restart_mid_dispatch_loses_nothing(bot: BotHarness) -> None:
         await bot.wait_for(user.id, is_tip)
     bot.clock.advance(WEEK)
     # A sender claims every due tip and dies before sending any of them.
-    claims = await bot.store.claim_due_tips(now=bot.clock(), limit=100, lease_seconds=300)  # type: ignore[union-attr]
+    claims = await bot.store.claim_due_tips(  # type: ignore[union-attr]
+        now=bot.clock(), limit=100, lease_seconds=300, owner="dead-sender"
+    )
     assert len(claims) == 5
     await bot.dispatch()
     assert all(len(tips_of(bot, u)) == 1 for u in users)  # still leased to the dead sender
-    await bot.restart()  # a new process frees the dead sender's leases at start-up
+    await (
+        bot.restart()
+    )  # a new process frees the dead sender's leases at start-up (SQLite: one process)
     for user in users:
         await bot.wait_for(user.id, lambda m: is_tip(m) and "সপ্তাহ ২/১২" in m.text)
     await bot.dispatch()
