@@ -37,7 +37,7 @@ from telegram import Update
 from telegram.error import RetryAfter, TelegramError, TimedOut
 from telegram.ext import Application, BaseUpdateProcessor
 
-from bot.workarounds import retry_delay
+from bot.workarounds import get_updates_unread, retry_delay
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable
@@ -249,18 +249,14 @@ class Poller:
 
     async def _fetch(self, timeout: int, limit: int = 100) -> list[Any]:  # noqa: ASYNC109
         self.polls += 1
-        # Bot._post, not Bot.get_updates: that parses the whole batch and fails on any one update.
-        result = await self.application.bot._post(
-            "getUpdates",
-            {
-                "offset": self.offset or None,
-                "limit": limit,
-                "timeout": timeout,
-                "allowed_updates": list(ALLOWED_UPDATES),
-            },
-            read_timeout=timeout + 10,
+        # Not Bot.get_updates: that parses the whole batch and fails on any one update.
+        return await get_updates_unread(
+            self.application.bot,
+            offset=self.offset or None,
+            limit=limit,
+            timeout=timeout,
+            allowed_updates=ALLOWED_UPDATES,
         )
-        return result if isinstance(result, list) else []
 
     async def _loop(self) -> None:
         failures = 0

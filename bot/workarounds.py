@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import sys
 import warnings
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -26,6 +27,7 @@ __all__ = [
     "DefaultValue",
     "ODVInput",
     "edit_message_text",
+    "get_updates_unread",
     "retry_delay",
     "shorten_gil_switch_interval",
 ]
@@ -77,6 +79,36 @@ async def edit_message_text(
             "reply_markup": reply_markup,
         },
     )
+
+
+# --- getUpdates without reading the batch --------------------------------------------------------
+# `Bot.get_updates` turns the whole batch into `Update`s and raises on any one it cannot read (a
+# kind from a self-hosted Bot API server newer than PTB): the batch is never confirmed and polling
+# is stuck on it (python-telegram-bot#1609, #1651). The raw batch comes from `Bot._post`, the
+# private call every Bot method makes (rate limiter and request included); bot/intake.py reads
+# each update on its own and skips the one it cannot.
+
+
+async def get_updates_unread(
+    bot: Bot,
+    *,
+    offset: int | None,
+    limit: int,
+    timeout: int,  # noqa: ASYNC109 (the long poll's, sent to Telegram)
+    allowed_updates: Sequence[str],
+) -> list[Any]:
+    """getUpdates' result as Telegram's JSON: one dict per update."""
+    result = await bot._post(
+        "getUpdates",
+        {
+            "offset": offset,
+            "limit": limit,
+            "timeout": timeout,
+            "allowed_updates": list(allowed_updates),
+        },
+        read_timeout=timeout + 10,
+    )
+    return result if isinstance(result, list) else []
 
 
 # --- the GIL switch interval --------------------------------------------------------------------
