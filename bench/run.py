@@ -4,6 +4,7 @@
     .venv/bin/python -m bench.run --quick         # 20 users x 5 actions: does it all work?
     .venv/bin/python -m bench.run --dispatch      # tips (broadcast lane) while people tap
     .venv/bin/python -m bench.run --resilience    # others' latency in a group raid, a flood, a crowd
+    .venv/bin/python -m bench.run --cluster       # 1, 2, 3 workers on PostgreSQL vs 1 on SQLite
     .venv/bin/python -m bench.run --only aiogram-menu full-bot full-bot-questions   # search
 
 full-bot-questions is the full bot with everyone typing the questions of tests/search_eval.toml
@@ -212,8 +213,8 @@ async def measure(
                 "peak_rss_mb": peak,
                 # "not modified": a tap raced the edit of the screen it was on; the bot ignores
                 # it, as it should. Any other 400 is a bug the random walk found.
-                "rejected_400": sum(1 for c in api.rejections if not _unchanged(c)),
-                "unchanged": sum(1 for c in api.rejections if _unchanged(c)),
+                "rejected_400": sum(1 for c in api.rejections if not unchanged(c)),
+                "unchanged": sum(1 for c in api.rejections if unchanged(c)),
                 "floods": api.flood_rejections,
                 "errors_detail": results.errors,
                 "rejections_detail": rejection_counts(api),
@@ -387,7 +388,7 @@ def apologies(api: BenchAPI, chats: list[int]) -> int:
     return sum(1 for chat in chats for m in api.sent_to(chat) if m.text == APOLOGY)
 
 
-def _unchanged(call: Call) -> bool:
+def unchanged(call: Call) -> bool:
     return "not modified" in (call.description or "")
 
 
@@ -465,6 +466,11 @@ def main() -> None:
     parser.add_argument(
         "--resilience", action="store_true", help="a group raid, a flood and a crowd instead"
     )
+    parser.add_argument(
+        "--cluster",
+        action="store_true",
+        help="workers behind a balancer: 1, 2, 3 on PostgreSQL, 1 on SQLite (bench/cluster.py)",
+    )
     parser.add_argument("--arrivals", type=int, default=500, help="new people (--resilience)")
     parser.add_argument("--recipients", type=int, default=10_000, help="due tips (--dispatch)")
     parser.add_argument("--seconds", type=float, default=60, help="measured time (--dispatch)")
@@ -479,6 +485,22 @@ def main() -> None:
     rows: list[dict[str, Any]] = []
     if args.profile:
         args.profile.mkdir(parents=True, exist_ok=True)
+    if args.cluster:
+        from bench.cluster import COLUMNS, cluster_rows
+
+        rows = asyncio.run(
+            cluster_rows(
+                args.users,
+                args.actions,
+                args.store_users,
+                CACHE,
+                lambda row: print(json.dumps(row), file=sys.stderr),
+            )
+        )
+        print(table(rows, COLUMNS))
+        if args.json:
+            args.json.write_text(json.dumps(rows, indent=2))
+        return
     if args.resilience:
         seconds = 10 if args.quick else 30
         rows = asyncio.run(resilience(seconds, args.arrivals, min(args.users, 20)))

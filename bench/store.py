@@ -7,7 +7,7 @@ For each backend, 64 tasks at once (CONCURRENT_UPDATES) run a tap's store work o
 touch_user, get_user, list_paths (what identify_user and a card screen ask), and every tenth
 time set_step (a write in a transaction). Reported: operations/s, mean and p99 latency of one
 operation, and this process's CPU per operation. PostgreSQL runs in a throw-away server started
-here from Debian's binaries (the tests' tests/postgres.py), on a Unix socket with fsync off, so
+here from Debian's binaries (bot/fakeapi/postgres.py, as for the tests), on a Unix socket with fsync off, so
 the figures are the client's and the server's CPU, not a disk's.
 """
 
@@ -16,12 +16,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import statistics
-import sys
 import tempfile
 import time
 from datetime import UTC, datetime
-from pathlib import Path
 
+from bot.fakeapi.postgres import PostgresCluster
 from bot.store import SQLStore, open_store
 from bot.store.memory import UserMemory
 
@@ -76,9 +75,6 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
     users, taps = (1_000, 2_000) if args.quick else (20_000, 20_000)
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-    from postgres import PostgresCluster  # the tests' throw-away server
-
     cluster = PostgresCluster.start()
     try:
         with tempfile.TemporaryDirectory() as folder:

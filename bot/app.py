@@ -227,7 +227,19 @@ def intake(application: BotApplication, *, poll_timeout: float = 10) -> Poller |
         path=urlsplit(settings.webhook_url).path,
         secret=settings.webhook_secret,
         url=settings.webhook_url,
+        health=lambda: health(services),
     )
+
+
+def health(services: Services) -> dict[str, object]:
+    """What `GET /healthz` reports to a balancer and an operator: which worker, whether it runs
+    the tips dispatcher now, and its load."""
+    return {
+        "worker": services.settings.worker_id,
+        "leader": services.leadership.is_leader,
+        "in_hand": services.inbox.in_hand,
+        "replies_queued": services.outbox.pending,
+    }
 
 
 @asynccontextmanager
@@ -299,8 +311,7 @@ async def _stop(
             except StoreError as exc:
                 stored = False  # then leave them unconfirmed: Telegram sends them again
                 log.error("could not keep %d update(s) in hand: %s", len(left), exc)
-        if stored:
-            await source.confirm()
+        await source.finish(stored)
         if inbox.skipped:
             log.warning("%d update(s) PTB could not read were skipped in this run", inbox.skipped)
         if application.running:

@@ -48,27 +48,32 @@ class AnsweredQueries:
 
 
 class ShownScreens:
-    """What the bot last put into each recently edited message, as a fingerprint.
+    """What the bot last put into each recently edited message, as a fingerprint, and the version
+    of the message (as the tap carried it) that it edited.
 
     Two taps in flight at once both carry the message as it was before either; the second would
     edit it to the screen the first just drew, and Telegram refuses an edit that changes nothing.
     Keyed by (chat id, message id). When two different edits of one message overlap, which one
-    Telegram applied last is unknown: the message is forgotten, and the next tap edits it.
+    Telegram applied last is unknown: the message is forgotten, and the next tap edits it. A tap
+    that carries another version of the message than the one edited from (another worker of a
+    cluster edited it since) is not such a twin: it edits.
     """
 
     def __init__(self, keep: int = 1024) -> None:
-        self._screens: OrderedDict[tuple[int, int], tuple[int, int]] = OrderedDict()
+        self._screens: OrderedDict[tuple[int, int], tuple[int, object, int]] = OrderedDict()
         self._keep = keep
         self._edits = 0
 
-    def shows(self, key: tuple[int, int], fingerprint: int) -> bool:
+    def shows(self, key: tuple[int, int], fingerprint: int, seen: object) -> bool:
+        """Whether this process is putting `fingerprint` into the message, edited from the
+        version `seen` that this tap carries too."""
         entry = self._screens.get(key)
-        return entry is not None and entry[0] == fingerprint
+        return entry is not None and entry[:2] == (fingerprint, seen)
 
-    def editing(self, key: tuple[int, int], fingerprint: int) -> int:
-        """Before an edit: returns a number to pass to `edited`."""
+    def editing(self, key: tuple[int, int], fingerprint: int, seen: object) -> int:
+        """Before an edit of version `seen`: returns a number to pass to `edited`."""
         self._edits += 1
-        self._screens[key] = (fingerprint, self._edits)
+        self._screens[key] = (fingerprint, seen, self._edits)
         self._screens.move_to_end(key)
         if len(self._screens) > self._keep:
             self._screens.popitem(last=False)
@@ -77,7 +82,7 @@ class ShownScreens:
     def edited(self, key: tuple[int, int], edit: int, *, ok: bool) -> None:
         """After an edit: kept if it succeeded and no other edit of the message began meanwhile."""
         entry = self._screens.get(key)
-        if entry is not None and (not ok or entry[1] != edit):
+        if entry is not None and (not ok or entry[2] != edit):
             del self._screens[key]
 
 

@@ -7,7 +7,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from telegram import Update
-from telegram.error import Forbidden
+from telegram.error import BadRequest, Forbidden
 
 from bot.callbacks import StaleButton
 from bot.context import AppContext, update_language
@@ -16,6 +16,9 @@ from bot.ui import answer
 
 log = logging.getLogger(__name__)
 Screen = Callable[[Update, AppContext], Coroutine[Any, Any, None]]
+
+# Telegram's refusal of a second (or late) answerCallbackQuery.
+QUERY_TOO_OLD = "query is too old"
 
 
 def error_handler(
@@ -47,6 +50,12 @@ async def send_failed(update: object, ctx: AppContext, error: Exception) -> None
     update_id = update.update_id if isinstance(update, Update) else None
     if isinstance(error, Forbidden):  # blocked, or removed from the group: nobody to tell
         log.info("update %s: reply refused: %s", update_id, error)
+        return
+    if isinstance(error, BadRequest) and QUERY_TOO_OLD in error.message.lower():
+        # The tap was answered already (a webhook update delivered again after the worker that
+        # handled it died before saying 200) or too late: the spinner is gone either way, and
+        # the screen that follows is the answer. An apology would only contradict it.
+        log.info("update %s: the tap's answer came too late or twice: %s", update_id, error)
         return
     log.error("update %s failed: %r", update_id, error, exc_info=error)
     if isinstance(update, Update):

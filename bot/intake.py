@@ -20,6 +20,10 @@ however long that takes. Here:
 * `WebhookServer` checks path, method and secret from the headers alone, refuses bodies over
   `WEBHOOK_MAX_BODY` by their Content-Length, gives every client `WEBHOOK_CLIENT_TIMEOUT` seconds
   for its headers and body, and serves at most `WEBHOOK_MAX_CONNECTIONS` connections at once.
+  It answers an update's POST with 200 only once the update is handled (its replies out), or
+  after `WEBHOOK_ANSWER_WITHIN` at the latest: a process killed before that never said 200, so
+  Telegram (or the balancer in front of several processes) sends the update again. `GET /healthz`
+  tells a balancer whether this process takes updates.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ import hmac
 import json
 import logging
 import re
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine, Mapping
 from typing import TYPE_CHECKING, Any
 
 from telegram import Update
@@ -59,6 +63,10 @@ WEBHOOK_MAX_BODY = 1024 * 1024  # an update is a few kB; nginx's client_max_body
 WEBHOOK_MAX_HEADERS = 16 * 1024
 WEBHOOK_CLIENT_TIMEOUT = 10.0  # for the request's headers, and again for its body
 WEBHOOK_IDLE_TIMEOUT = 30.0  # a kept-alive connection with no next request is closed
+# An update's POST is answered when it is handled, but never later than this: a reply held by a
+# long retry_after must not hold Telegram's connection (nor look to a balancer like a dead worker).
+WEBHOOK_ANSWER_WITHIN = 5.0
+HEALTH_PATH = "/healthz"
 SECRET_HEADER = "x-telegram-bot-api-secret-token"
 
 
@@ -79,6 +87,7 @@ class Inbox:
         self._tasks: dict[int, asyncio.Task[Any]] = {}
         self._application: Application[Any, Any, Any, Any, Any, Any] | None = None
         self._seen_replayed: set[int] = set()
+        self._outcomes: dict[int, asyncio.Future[bool]] = {}  # True handled, False handed back
         self._drained: asyncio.Event | None = None
         self._closed = False  # handed back: nothing more is handled
 
@@ -88,6 +97,24 @@ class Inbox:
     @property
     def in_hand(self) -> int:
         return len(self._raw)
+
+    def holds(self, update_id: int) -> bool:
+        """Whether this update is accepted and not yet handled (nor handed back)."""
+        return update_id in self._raw
+
+    async def outcome(self, update_id: int, timeout: float) -> bool | None:  # noqa: ASYNC109
+        """Wait until an update in hand leaves it: True when handled, False when a stop handed
+        it back, None if `timeout` passed first (it stays in hand)."""
+        if update_id not in self._raw:
+            return True
+        future = self._outcomes.get(update_id)
+        if future is None:
+            future = self._outcomes[update_id] = asyncio.get_running_loop().create_future()
+        try:
+            async with asyncio.timeout(timeout):
+                return await asyncio.shield(future)
+        except TimeoutError:
+            return None
 
     def offer(self, raw: object, *, replayed: bool = False) -> bool:
         """Read one raw update and queue it for the handlers; False (logged once, counted) when
@@ -160,8 +187,14 @@ class Inbox:
 
     def _done(self, update_id: int) -> None:
         done = self._raw.pop(update_id, None) is not None
+        self._resolve(update_id, handled=True)
         if done and not self._raw and self._drained is not None:
             self._drained.set()
+
+    def _resolve(self, update_id: int, *, handled: bool) -> None:
+        future = self._outcomes.pop(update_id, None)
+        if future is not None and not future.done():
+            future.set_result(handled)
 
     # --- stopping ---------------------------------------------------------------------------
 
@@ -185,6 +218,8 @@ class Inbox:
         ids = sorted(self._raw)
         left = [self._raw[update_id] for update_id in ids]
         self._raw.clear()
+        for update_id in ids:
+            self._resolve(update_id, handled=False)
         self._sending.clear()
         self._closed = True
         if self._application is not None:  # queued, not yet picked up by PTB
@@ -291,9 +326,10 @@ class Poller:
                 await self._task
             self._task = None
 
-    async def confirm(self) -> None:
-        """Tell Telegram every update fetched is taken (handled, or handed back and stored)."""
-        if not self.offset:
+    async def finish(self, stored: bool) -> None:
+        """After a stop: tell Telegram every update fetched is taken (handled, or handed back and
+        `stored`); when they could not be stored, leave them unconfirmed, to come again."""
+        if not self.offset or not stored:
             return
         try:
             async with asyncio.timeout(3):
@@ -310,8 +346,12 @@ class WebhookServer:
 
     A request is judged on its headers: wrong path 404, wrong method 405, wrong or missing secret
     403, no Content-Length 411, a body over `max_body` 413, each without reading the body, and the
-    connection is closed. A readable update (or one PTB cannot read, logged and skipped) gets 200
-    at once, so Telegram never holds later updates behind it.
+    connection is closed. A readable update is answered 200 once it is handled and its replies
+    are out, or after `answer_within` (Telegram holds only that chat's later updates meanwhile);
+    one PTB cannot read (logged and skipped) at once. `GET /healthz` answers 200 with `health()`
+    as JSON, and 503 once stopping, as does every request then: a balancer sends it elsewhere.
+
+    With `register` (one process of a cluster does it) `start()` also sets the webhook.
     """
 
     def __init__(
@@ -324,23 +364,35 @@ class WebhookServer:
         path: str,
         secret: str,
         url: str,
+        register: bool = True,
+        health: Callable[[], Mapping[str, object]] = dict,
         max_connections: int = WEBHOOK_SERVER_CONNECTIONS,
         max_body: int = WEBHOOK_MAX_BODY,
         client_timeout: float = WEBHOOK_CLIENT_TIMEOUT,
         idle_timeout: float = WEBHOOK_IDLE_TIMEOUT,
+        answer_within: float = WEBHOOK_ANSWER_WITHIN,
     ) -> None:
         self.application = application
         self.inbox = inbox
         self.listen, self.port, self.path, self.url = listen, port, "/" + path.lstrip("/"), url
         self._secret = secret.encode()
+        self.register = register
+        self.health = health
         self.max_connections = max_connections
         self.max_body = max_body
         self.client_timeout = client_timeout
         self.idle_timeout = idle_timeout
+        self.answer_within = answer_within
         self.refused = 0  # connections closed at once because max_connections were open
         self.timed_out = 0
-        self._connections: set[asyncio.Task[Any]] = set()
+        self.answered_early = 0  # 200s given at answer_within, the update still in hand
+        self._connections: dict[asyncio.Task[Any], asyncio.StreamWriter] = {}
+        self._waiting: set[asyncio.Task[Any]] = set()  # connections waiting on their update
         self._server: asyncio.Server | None = None
+        self._stopping = False
+        # After a stop handed updates back: set by finish(), with whether they were stored.
+        self._finished = asyncio.Event()
+        self._stored = False
 
     @property
     def connections(self) -> int:
@@ -348,33 +400,43 @@ class WebhookServer:
 
     async def start(self) -> None:
         await self.serve()
-        await self.application.bot.set_webhook(
-            self.url,
-            secret_token=self._secret.decode(),
-            allowed_updates=list(ALLOWED_UPDATES),
-            max_connections=WEBHOOK_MAX_CONNECTIONS,
-        )
+        if self.register:
+            await self.application.bot.set_webhook(
+                self.url,
+                secret_token=self._secret.decode(),
+                allowed_updates=list(ALLOWED_UPDATES),
+                max_connections=WEBHOOK_MAX_CONNECTIONS,
+            )
 
     async def serve(self) -> None:
-        """Listen (start() also registers the webhook with Telegram)."""
+        """Listen (start() also registers the webhook with Telegram, if asked to)."""
         self._server = await asyncio.start_server(
             self._connection, self.listen, self.port, limit=WEBHOOK_MAX_HEADERS
         )
 
     async def stop(self) -> None:
-        """Take no more updates: stop listening and drop open connections (a request cut off is
-        not answered, so Telegram sends it again)."""
+        """Take no more updates: from now on every request is answered 503 (a balancer tries
+        the next worker, Telegram sends it again later). Requests whose updates are in hand
+        stay open: they are answered as those are handled, or at finish()."""
+        self._stopping = True
+
+    async def finish(self, stored: bool) -> None:
+        """After a stop: answer the requests of updates handed back, 200 if they were `stored`
+        (the next start handles them), else not at all (so they come again); then close the
+        port and every connection."""
+        self._stored = stored
+        self._finished.set()
         if self._server is not None:
             self._server.close()
-        for task in list(self._connections):
-            task.cancel()
-        await asyncio.gather(*self._connections, return_exceptions=True)
+        if answering := set(self._waiting):  # their answers are written (then they close)
+            await asyncio.wait(answering, timeout=self.client_timeout)
+        open_now = dict(self._connections)
+        for writer in open_now.values():  # a read in progress ends; the task closes
+            writer.transport.abort()
+        await asyncio.gather(*open_now, return_exceptions=True)
         if self._server is not None:
             await self._server.wait_closed()
             self._server = None
-
-    async def confirm(self) -> None:
-        """Nothing to do: each update was confirmed by its 200."""
 
     async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
@@ -383,7 +445,7 @@ class WebhookServer:
             self.refused += 1
             writer.transport.abort()
             return
-        self._connections.add(task)
+        self._connections[task] = writer
         try:
             await self._serve(reader, writer)
         except (TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, OSError):
@@ -391,7 +453,7 @@ class WebhookServer:
         except ValueError:  # a header block longer than the stream's limit
             pass
         finally:
-            self._connections.discard(task)
+            del self._connections[task]
             writer.close()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -410,43 +472,59 @@ class WebhookServer:
                 self.timed_out += 1
                 raise
             first = False
-            status, keep_alive = await self._request(head, reader)
-            reason = _REASONS[status]
+            status, keep_alive, body = await self._request(head, reader)
+            if status is None:  # dropped unanswered: the sender tries again
+                return
+            keep_alive = keep_alive and not self._stopping
+            headers = f"HTTP/1.1 {status} {_REASONS[status]}\r\nContent-Length: {len(body)}\r\n"
+            if body:
+                headers += "Content-Type: application/json\r\n"
             connection = "keep-alive" if keep_alive else "close"
-            writer.write(
-                f"HTTP/1.1 {status} {reason}\r\nContent-Length: 0\r\n"
-                f"Connection: {connection}\r\n\r\n".encode()
-            )
+            writer.write(f"{headers}Connection: {connection}\r\n\r\n".encode() + body)
             await writer.drain()
             if not keep_alive:
                 return
 
-    async def _request(self, head: bytes, reader: asyncio.StreamReader) -> tuple[int, bool]:
-        """The status to answer, and whether the connection may stay open."""
+    async def _request(
+        self, head: bytes, reader: asyncio.StreamReader
+    ) -> tuple[int | None, bool, bytes]:
+        """The status to answer (None: none at all), whether the connection may stay open, and
+        the body."""
         lines = head.decode("latin-1").split("\r\n")
         parts = lines[0].split(" ")
         if len(parts) != 3 or not parts[2].startswith("HTTP/1."):
-            return 400, False
+            return 400, False, b""
         method, target, version = parts
         headers: dict[str, str] = {}
         for line in lines[1:]:
             if line:
                 name, sep, value = line.partition(":")
                 if not sep:
-                    return 400, False
+                    return 400, False, b""
                 headers[name.strip().lower()] = value.strip()
-        if target.split("?", 1)[0] != self.path:
-            return 404, False
+        wants_close = headers.get("connection", "").lower() == "close"
+        http10 = version == "HTTP/1.0" and headers.get("connection", "").lower() != "keep-alive"
+        keep_alive = not (wants_close or http10)
+        where = target.split("?", 1)[0]
+        if where == HEALTH_PATH and method in ("GET", "HEAD"):
+            if self._stopping:
+                return 503, False, b'{"stopping": true}'
+            report = json.dumps(dict(self.health()), separators=(",", ":")).encode()
+            return 200, keep_alive, report if method == "GET" else b""
+        if where != self.path:
+            return 404, False, b""
         if method != "POST":
-            return 405, False
+            return 405, False, b""
         secret = headers.get(SECRET_HEADER, "").encode("latin-1")
         if not hmac.compare_digest(secret, self._secret):
-            return 403, False
+            return 403, False, b""
+        if self._stopping:
+            return 503, False, b""
         if "transfer-encoding" in headers or not headers.get("content-length", "").isdigit():
-            return 411, False
+            return 411, False, b""
         length = int(headers["content-length"])
         if length > self.max_body:
-            return 413, False
+            return 413, False, b""
         try:
             async with asyncio.timeout(self.client_timeout):
                 body = await reader.readexactly(length)
@@ -456,13 +534,26 @@ class WebhookServer:
         try:
             raw = json.loads(body)
         except ValueError:
-            return 400, False
+            return 400, False, b""
         if not isinstance(raw, dict):
-            return 400, False
+            return 400, False, b""
         self.inbox.offer(raw)
-        wants_close = headers.get("connection", "").lower() == "close"
-        http10 = version == "HTTP/1.0" and headers.get("connection", "").lower() != "keep-alive"
-        return 200, not (wants_close or http10)
+        update_id = raw.get("update_id")
+        if isinstance(update_id, int) and self.inbox.holds(update_id):
+            task = asyncio.current_task()
+            assert task is not None
+            self._waiting.add(task)
+            try:
+                handled = await self.inbox.outcome(update_id, self.answer_within)
+                if handled is None:
+                    self.answered_early += 1
+                elif not handled:  # a stop handed it back: 200 only once it is stored
+                    await self._finished.wait()
+                    if not self._stored:
+                        return None, False, b""
+            finally:
+                self._waiting.discard(task)
+        return 200, keep_alive, b""
 
 
 _REASONS = {
@@ -473,6 +564,7 @@ _REASONS = {
     405: "Method Not Allowed",
     411: "Length Required",
     413: "Content Too Large",
+    503: "Service Unavailable",
 }
 _QUOTED = re.compile(r"'([^']*)'|\"([^\"]*)\"")
 

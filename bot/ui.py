@@ -26,7 +26,7 @@ NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
 
 
 # Buttons and keyboards are immutable and the same few hundred recur on every tap: each is built
-# (and serialized, see _edit) once. Building them was a tenth of the CPU per tap.
+# (and serialized, see _edit_screen) once. Building them was a tenth of the CPU per tap.
 @lru_cache(maxsize=4096)
 def button(text: str, data: str) -> InlineKeyboardButton:
     return InlineKeyboardButton(text, callback_data=data)
@@ -129,14 +129,15 @@ async def show(
         await answer(update, ctx)
         key = (query.message.chat.id, query.message.message_id)
         fingerprint = hash((text, markup))
+        seen = _version(query.message)
         screens = ctx.services.screens
-        if _already_shown(query.message, text, markup) or screens.shows(key, fingerprint):
+        if _already_shown(query.message, text, markup) or screens.shows(key, fingerprint, seen):
             # A second tap on the same button (or one in flight with the tap that drew this
             # screen, or whose edit still waits in the outbox): Telegram would refuse the edit.
             return
         # Marked now, while the edit waits in its chat's queue; "not modified" (the same screen
         # _already_shown could not tell apart) is ignored by the outbox.
-        edit = screens.editing(key, fingerprint)
+        edit = screens.editing(key, fingerprint, seen)
         post(update, ctx, _edit_screen(ctx, key, edit, text, markup))
         return
     if query is not None:  # also when its message is too old to edit: the spinner must stop
@@ -161,6 +162,13 @@ async def _edit_screen(
         ok = True
     finally:
         ctx.services.screens.edited(key, edit, ok=ok)
+
+
+def _version(message: MaybeInaccessibleMessage) -> object:
+    """Which version of the message a tap carries: when it was last edited, and its text."""
+    if not isinstance(message, Message):
+        return None
+    return (message.edit_date, message.text)
 
 
 def _already_shown(message: MaybeInaccessibleMessage, text: str, markup: object) -> bool:

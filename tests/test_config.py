@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -24,6 +25,8 @@ def test_defaults_match_the_documented_table() -> None:
     assert (s.tip_interval_seconds, s.tip_check_seconds, s.broadcast_rate) == (604800, 60, 25)
     assert (s.webhook_url, s.webhook_listen, s.webhook_port) == (None, "127.0.0.1", 8443)
     assert s.log_level == "INFO"
+    host, pid = s.worker_id.rsplit(":", 1)
+    assert host and pid == str(os.getpid())
 
 
 def test_values_are_parsed() -> None:
@@ -37,12 +40,14 @@ def test_values_are_parsed() -> None:
             "WEBHOOK_URL": "https://bot.example.org/hook",
             "WEBHOOK_SECRET": "s3cret_value",
             "LOG_LEVEL": "debug",
+            "WORKER_ID": "web-1:8444",
         }
     )
     assert s.bot_api_url == "http://127.0.0.1:8081"
     assert s.admin_ids == {12, 34}
     assert s.tip_interval_seconds == 1.5
     assert s.log_level == "DEBUG"
+    assert s.worker_id == "web-1:8444"
     assert TOKEN not in repr(s) and "s3cret_value" not in repr(s)
 
 
@@ -60,6 +65,8 @@ def test_values_are_parsed() -> None:
         ({"WEBHOOK_PORT": "70000"}, "WEBHOOK_PORT"),
         ({"DATABASE_URL": "postgres://x"}, "DATABASE_URL"),
         ({"LOG_LEVEL": "LOUD"}, "LOG_LEVEL"),
+        ({"WORKER_ID": "two words"}, "WORKER_ID"),
+        ({"WORKER_ID": "w" * 65}, "WORKER_ID"),
         ({"BOT_API_URL": "api.telegram.org"}, "BOT_API_URL"),
     ],
 )

@@ -9,7 +9,8 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
 import aiohttp
@@ -468,11 +469,33 @@ async def test_stop_ends_pending_long_polls_promptly(http: aiohttp.ClientSession
     assert (status, body["result"]) == (200, [])
 
 
+@asynccontextmanager
+async def webhook_receiver(
+    handle: Callable[[web.Request], Awaitable[web.StreamResponse]], port: int = 0
+) -> AsyncIterator[int]:
+    """A webhook endpoint at /hook on 127.0.0.1 that answers with `handle`; yields its port."""
+    app = web.Application()
+    app.router.add_post("/hook", handle)
+    runner = web.AppRunner(app, shutdown_timeout=0.1)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", port)
+    await site.start()
+    try:
+        yield runner.addresses[0][1]
+    finally:
+        await runner.cleanup()
+
+
+def chat_update(chat_id: int, text: str) -> dict[str, Any]:
+    return {"message_id": 1, "date": 0, "text": text, "chat": {"id": chat_id, "type": "private"}}
+
+
 async def test_webhook_delivery_with_secret_and_retries(
     api: FakeBotAPI, http: aiohttp.ClientSession
 ) -> None:
     received: list[tuple[str | None, dict[str, Any]]] = []
     failures = [1]
+    all_in = asyncio.Event()
 
     async def hook(request: web.Request) -> web.Response:
         if failures:
@@ -481,16 +504,11 @@ async def test_webhook_delivery_with_secret_and_retries(
         received.append(
             (request.headers.get("X-Telegram-Bot-Api-Secret-Token"), await request.json())
         )
+        if len(received) == 3:
+            all_in.set()
         return web.Response()
 
-    app = web.Application()
-    app.router.add_post("/hook", hook)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    try:
+    async with webhook_receiver(hook) as port:
         description = await bad(api, http, "setWebhook", url="https://example.com/hook")
         assert "bad webhook" in description
         status, _ = await call(
@@ -503,24 +521,88 @@ async def test_webhook_delivery_with_secret_and_retries(
             "Conflict: can't use getUpdates method while webhook is active; "
             "use deleteWebhook to delete the webhook first",
         )
-        ids = [api.enqueue_update("message", {"text": str(i)}) for i in range(3)]
-        for _ in range(100):
-            if len(received) == 3:
-                break
-            await asyncio.sleep(0.02)
+        # One chat's updates: in order, the first retried after its 500 before the next is sent.
+        ids = [api.enqueue_update("message", chat_update(7, str(i))) for i in range(3)]
+        await asyncio.wait_for(all_in.wait(), 5)
         assert [(secret, u["update_id"]) for secret, u in received] == [
             ("s3cr-t_", update_id) for update_id in ids
         ]
         _, body = await call(api, http, "getWebhookInfo")
         assert body["result"]["url"] == f"http://127.0.0.1:{port}/hook"
+        assert body["result"]["max_connections"] == 40
         assert body["result"]["last_error_message"] == (
             "Wrong response from the webhook: 500 Internal Server Error"
         )
         await call(api, http, "deleteWebhook")
         _, body = await call(api, http, "getUpdates")
         assert body["result"] == []
-    finally:
-        await runner.cleanup()
+
+
+async def test_webhook_delivery_is_concurrent_per_chat_in_order_and_never_gives_up(
+    api: FakeBotAPI, http: aiohttp.ClientSession
+) -> None:
+    """As Telegram: up to max_connections POSTs at once, one per chat at a time; an update that
+    got no 2xx (refused connection, reset, 503) is sent again until it is delivered."""
+    with socket.socket() as probe:  # a port with nobody listening yet: connections refused
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    status, _ = await call(
+        api, http, "setWebhook", url=f"http://127.0.0.1:{port}/hook", max_connections=3
+    )
+    assert status == 200
+    assert "max_connections" in await bad(api, http, "setWebhook", url="", max_connections=101)
+    early = api.enqueue_update("message", chat_update(9, "early"))
+    for _ in range(500):  # refused, again and again, and not given up
+        if len(api.webhook_errors) >= 3:
+            break
+        await asyncio.sleep(0.01)
+    assert api.webhook_errors[:3] == ["Connection failed: ClientConnectorError"] * 3
+
+    open_now: list[int] = []  # the chats whose POST is being answered
+    overlaps: list[int] = []  # chats with a second POST open before the first was answered
+    connections: list[int] = []  # the fake's open POSTs, as each arrives
+    delivered: list[tuple[int, int]] = []
+    three_open = asyncio.Event()
+    everything = asyncio.Event()
+    troubled = {1: "reset", 2: "503"}  # chat 1's first POST is cut off, chat 2's gets a 503
+    chats = (1, 2, 3, 4, 5)
+
+    async def hook(request: web.Request) -> web.StreamResponse:
+        update = await request.json()
+        chat = update["message"]["chat"]["id"]
+        connections.append(api.webhook_connections)
+        if chat in open_now:
+            overlaps.append(chat)
+        open_now.append(chat)
+        try:
+            if len(open_now) == 3:
+                three_open.set()
+            await three_open.wait()  # the first ones wait until three are open
+            trouble = troubled.pop(chat, None)
+            if trouble == "reset":
+                assert request.transport is not None
+                request.transport.abort()
+                return web.Response()
+            if trouble == "503":
+                return web.Response(status=503)
+            delivered.append((chat, update["update_id"]))
+            if len(delivered) == 2 * len(chats) + 1:
+                everything.set()
+            return web.Response()
+        finally:
+            open_now.remove(chat)
+
+    async with webhook_receiver(hook, port):
+        sent = {chat: [api.enqueue_update("message", chat_update(chat, "a")),
+                       api.enqueue_update("message", chat_update(chat, "b"))] for chat in chats}  # fmt: skip
+        await asyncio.wait_for(everything.wait(), 10)
+    # never more than max_connections (however many were ready), never two of one chat at once
+    assert (max(connections), overlaps) == (3, [])
+    for chat in chats:
+        assert [u for c, u in delivered if c == chat] == sent[chat]  # each once, in order
+    assert (9, early) in delivered
+    assert "Wrong response from the webhook: 503 Service Unavailable" in api.webhook_errors
+    assert any(e.startswith("Connection failed: ServerDisconnected") for e in api.webhook_errors)
 
 
 async def test_flood_limits_with_fake_clock(http: aiohttp.ClientSession) -> None:
@@ -557,8 +639,16 @@ async def test_flood_limits_with_fake_clock(http: aiohttp.ClientSession) -> None
             assert status == 200
         status, body = await call(api, http, "sendMessage", chat_id=group.id, text="x")
         assert (status, body["parameters"]["retry_after"]) == (429, 3)
-        assert api.flood_rejections == 3
+        assert (api.flood_rejections, api.bot_wide_floods) == (3, 0)  # each chat's own rule
         assert api.rejections == []
+
+        clock.now += 10  # the bot-wide rule: 30 new messages in all, then one a 30th of a second
+        crowd = [started(api, f"U{i}") for i in range(31)]
+        statuses = [
+            (await call(api, http, "sendMessage", chat_id=u.id, text="x"))[0] for u in crowd
+        ]
+        assert statuses == [200] * 30 + [429]
+        assert (api.flood_rejections, api.bot_wide_floods) == (4, 1)
 
 
 async def test_scripted_failures(api: FakeBotAPI, http: aiohttp.ClientSession) -> None:

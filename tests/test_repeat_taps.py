@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+import aiohttp
 import pytest
 from conftest import CONTENT, BotHarness, Clock, bot_against_fake
 
@@ -322,4 +323,25 @@ async def test_two_taps_at_once_edit_the_message_once_while_the_edit_waits_in_th
     edits = bot.api.calls_to("editMessageText")[before:]
     assert [c.ok for c in edits] == [True]  # one edit, and no refused second one
     assert all(t.callback_answer is not None for t in taps)  # both spinners stopped
+    assert "ফ্রিল্যান্সিং" in " ".join(user.last_message.button_texts())
+
+
+async def test_a_message_another_worker_edited_since_is_edited_again(bot: BotHarness) -> None:
+    """Several workers (docs/operations.md): this one drew the list on the menu message; another
+    worker then drew the menu again. A tap on the menu's "all methods" must edit the message,
+    though this worker last put the list there: the tap carries the message as it is now, not as
+    it was when this worker edited it."""
+    user = bot.user("Rahim")
+    menu = (await user.send("/start")).last
+    data = data_of(menu, "সব পদ্ধতি")
+    await user.press_data(data, menu.message_id)
+    assert "ফ্রিল্যান্সিং" in " ".join(user.last_message.button_texts())
+    edit = {"chat_id": user.id, "message_id": menu.message_id, "text": menu.html,
+            "parse_mode": "HTML", "reply_markup": menu.reply_markup}  # fmt: skip
+    url = f"{bot.api.base_url}/bot{bot.api.token}/editMessageText"
+    async with aiohttp.ClientSession() as http, http.post(url, json=edit) as answer:
+        assert answer.status == 200  # the other worker has put the menu back
+    assert user.last_message.text == menu.text
+    reply = await user.press_data(data, menu.message_id)
+    assert reply.edits, f"the tap was answered but the message left as it was: {reply.describe()}"
     assert "ফ্রিল্যান্সিং" in " ".join(user.last_message.button_texts())

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import io
+import json
 import logging
 import socket
 import time
@@ -28,7 +29,7 @@ from conftest import CONTENT, BotHarness, Clock, bot_against_fake, captured_logs
 from test_tips import is_tip, subscribed, tips_of
 
 from bot.config import Settings
-from bot.fakeapi import FloodRules, UserDriver
+from bot.fakeapi import FakeBotAPI, FloodRules, UserDriver
 from bot.intake import WebhookServer
 from bot.ratelimit import LaneRateLimiter
 from bot.search import on_search_thread
@@ -259,13 +260,15 @@ async def hook(
     server = WebhookServer(
         bot.app, bot.app.bot_data.services.inbox, listen="127.0.0.1", port=_free_port(),
         path="/telegram", secret="right_secret", url="", max_connections=8,
-        max_body=64 * 1024, client_timeout=0.3, idle_timeout=0.3,
+        max_body=64 * 1024, client_timeout=0.3, idle_timeout=0.3, answer_within=0.5,
+        health=lambda: {"worker": "w1", "in_hand": bot.app.bot_data.services.inbox.in_hand},
     )  # fmt: skip
     await server.serve()
     try:
         yield server
     finally:
         await server.stop()
+        await server.finish(True)
 
 
 async def _exchange(server: WebhookServer, data: bytes, *, then_wait: float = 2) -> bytes:
@@ -332,6 +335,128 @@ async def test_webhook_times_out_slow_clients_and_bounds_connections(
     )
     await bot.api.wait_event(2)
     assert len(bot.api.sent_to(user.id)) == sent + 1
+
+
+def _raw_update(user: UserDriver, text: str, update_id: int) -> bytes:
+    return json.dumps(
+        {"update_id": update_id, "message": user._text_message(user.user, text)}
+    ).encode()
+
+
+async def test_webhook_answers_200_once_the_update_is_handled_and_its_reply_is_out(
+    bot: BotHarness, hook: WebhookServer
+) -> None:
+    """So a worker killed before it has answered never said 200: the update comes again."""
+    user = bot.user("Rahim")
+    await user.send("/start")
+    before = len(user.messages)
+    update = _raw_update(user, "/help", 1001)
+    answer = await _exchange(hook, _post(len(update), "right_secret", update))
+    assert answer.startswith(b"HTTP/1.1 200")
+    assert [m.html for m in user.messages[before:]] == [CONTENT.t("bn", "help")]  # already out
+    assert hook.answered_early == 0
+
+
+async def test_webhook_answers_a_reply_held_by_a_long_retry_after_within_its_bound(
+    bot: BotHarness, hook: WebhookServer
+) -> None:
+    """A 30 s retry_after must not hold Telegram's connection: 200 after answer_within, the
+    update still in hand (the reply goes out when the chat may be written to again)."""
+    user = bot.user("Rahim")
+    await user.send("/start")
+    bot.api.fail_next("sendMessage", status=429, retry_after=30, chat_id=user.id)
+    before = len(user.messages)
+    update = _raw_update(user, "/help", 1002)
+    started = time.monotonic()
+    answer = await _exchange(hook, _post(len(update), "right_secret", update))
+    assert answer.startswith(b"HTTP/1.1 200") and time.monotonic() - started < 2
+    assert hook.answered_early == 1 and len(user.messages) == before
+    assert bot.app is not None and bot.app.bot_data.services.inbox.holds(1002)
+
+
+async def test_webhook_health_for_the_balancer_and_503_once_stopping(
+    bot: BotHarness, hook: WebhookServer
+) -> None:
+    probe = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"  # no secret needed
+    answer = await _exchange(hook, probe)
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200") and b"Content-Type: application/json" in head
+    assert json.loads(body) == {"worker": "w1", "in_hand": 0}
+    calls = len(bot.api.calls_to("setWebhook"))
+    await hook.stop()
+    assert (await _exchange(hook, probe)).startswith(b"HTTP/1.1 503")
+    update = _raw_update(bot.user("Karim"), "/start", 1003)
+    # an update offered to a stopping worker is refused, for the balancer to send elsewhere
+    assert (await _exchange(hook, _post(len(update), "right_secret", update))).startswith(
+        b"HTTP/1.1 503"
+    )
+    assert bot.app is not None and not bot.app.bot_data.services.inbox.holds(1003)
+    # a worker that does not register the webhook (another one of the cluster does) never sets it
+    assert bot.app is not None
+    quiet = WebhookServer(
+        bot.app, bot.app.bot_data.services.inbox, listen="127.0.0.1", port=_free_port(),
+        path="/telegram", secret="right_secret", url="http://127.0.0.1:1/telegram",
+        register=False,
+    )  # fmt: skip
+    await quiet.start()
+    await quiet.stop()
+    await quiet.finish(True)
+    assert len(bot.api.calls_to("setWebhook")) == calls
+
+
+async def test_a_webhook_stop_answers_what_it_handed_back_once_stored(
+    make_settings: Callable[..., Settings], clock: Clock
+) -> None:
+    """The webhook twin of the stop above: Telegram's POST for the update whose reply waits on a
+    30 s retry_after stays open through the stop, and gets its 200 once the update is stored
+    (not before: a crash meanwhile would lose it; not never: Telegram would send it again while
+    the next start also answers it)."""
+    async with bot_in("webhook", make_settings, clock) as bot:
+        user = bot.user("Rahim")
+        await user.send("/start")
+        bot.api.fail_next("sendMessage", status=429, retry_after=30, chat_id=user.id)
+        before = len(user.messages)
+        update_id = bot.api.enqueue_update("message", user._text_message(user.user, "/help"))
+        while not any(c.error_code == 429 for c in bot.api.calls_to("sendMessage")):
+            await bot.api.wait_event(0.01)  # the 429 records no chat event: poll the calls
+        assert bot.api.is_pending(update_id)  # its POST is still open: no 200 yet
+        await bot.stop()
+        assert not bot.api.is_pending(update_id) and bot.api.webhook_errors == []
+        assert len(user.messages) == before
+        await bot.start()
+        deadline = time.monotonic() + 5  # handed back, answered by the next start
+        while len(user.messages) == before and time.monotonic() < deadline:
+            await bot.api.wait_event(0.5)
+        assert [m.html for m in user.messages[before:]] == [CONTENT.t("bn", "help")]
+
+
+async def test_a_tap_delivered_twice_gets_its_screen_and_no_apology(
+    make_settings: Callable[..., Settings], clock: Clock
+) -> None:
+    """A worker killed after handling a tap but before its 200: the update comes again (to
+    another worker). Telegram refuses the second answer ("query is too old") and the edit changes
+    nothing; the person must not get an apology for a screen they are looking at."""
+    async with FakeBotAPI() as api:
+        bot = BotHarness(api, make_settings(api), clock, CONTENT, unthrottled)
+        await bot.start()
+        try:
+            user = bot.user("Rahim")
+            screen = (await user.send("/start")).last
+            reply = await user.press("সব পদ্ধতি", message=screen)
+            before = len(user.messages)
+            await bot.restart()  # another worker: it knows nothing of the first answer
+            again = {  # the same update once more, as Telegram sends it again
+                "id": reply.callback_query_id, "from": user.user.to_api(),
+                "message": api.message_json(screen), "chat_instance": str(user.id * 7 + 3),
+                "data": screen.find_button("সব পদ্ধতি")["callback_data"],
+            }  # fmt: skip
+            await api.wait_processed(api.enqueue_update("callback_query", again), 5)
+            refused = sorted(c.description or "" for c in api.rejections)
+            assert len(refused) == 2 and "query is too old" in refused[1].lower(), refused
+            assert "message is not modified" in refused[0]
+            assert len(user.messages) == before  # and no apology came
+        finally:
+            await bot.stop()
 
 
 # --- long messages -------------------------------------------------------------------------------

@@ -277,6 +277,9 @@ class FloodLimiter:
         self.clock = clock
         self._buckets: dict[object, tuple[float, float]] = {}
         self.rejected = 0
+        #: 429s for the bot-wide rule (all chats together), whatever the chat's own bucket held:
+        #: what several bot processes sharing one budget must never cause.
+        self.rejected_bot_wide = 0
 
     def _level(self, key: object, capacity: int, rate: float, now: float) -> float:
         tokens, last = self._buckets.get(key, (float(capacity), now))
@@ -303,6 +306,7 @@ class FloodLimiter:
                 wait = max(wait, (1.0 - level) / rate)
         if wait > 0:
             self.rejected += 1
+            self.rejected_bot_wide += levels[0] < 1.0
             retry_after = max(1, math.ceil(wait))
             raise ApiError(429, f"Too Many Requests: retry after {retry_after}", retry_after)
         for (key, _capacity, _rate), level in zip(buckets, levels, strict=True):

@@ -10,6 +10,7 @@ every call, rejects what Telegram rejects with Telegram's texts, and can emulate
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
 import time
@@ -111,6 +112,14 @@ _CONFLICT_POLL = (
     "make sure that only one bot instance is running"
 )
 _QUERY_TOO_OLD = "query is too old and response timeout expired or query ID is invalid"
+#: setWebhook's max_connections when not given, as Telegram's.
+WEBHOOK_DEFAULT_CONNECTIONS = 40
+#: A failed delivery is tried again after this, doubling up to WEBHOOK_RETRY_MAX. Telegram starts
+#: at a second and goes up to a minute or two; the fake is faster so tests do not wait.
+WEBHOOK_RETRY_FIRST = 0.05
+WEBHOOK_RETRY_MAX = 2.0
+#: A POST that has not been answered by then failed (the bot's webhook answers within seconds).
+WEBHOOK_TIMEOUT = 10.0
 
 
 @dataclass
@@ -188,6 +197,7 @@ class FakeBotAPI:
         clock: Callable[[], float] = time.monotonic,
         webhook_delivery: bool = True,
         track_processing: bool = True,
+        handled_when_answered: bool = False,
         callback_timeout: float | None = None,
     ) -> None:
         self.token = token
@@ -200,6 +210,10 @@ class FakeBotAPI:
         #: False when the bot cannot report finished updates (e.g. it runs in another process);
         #: the driver then waits for the bot's first reaction plus a quiet period instead.
         self.track_processing = track_processing
+        #: A 2xx to a webhook POST reports the update handled (as notify_processed does): for a
+        #: bot in other processes whose webhook answers only once it has handled the update and
+        #: sent its replies (bot.intake.WebhookServer), the driver then waits for exactly that.
+        self.handled_when_answered = handled_when_answered
         #: Seconds after a button press when Telegram stops accepting its answer ("query is too
         #: old"); None: no limit. ``late_answers`` counts answers refused for it.
         self.callback_timeout = callback_timeout
@@ -216,7 +230,14 @@ class FakeBotAPI:
         self.webhook_url = ""
         self.webhook_secret: str | None = None
         self.webhook_errors: list[str] = []
+        self.webhook_max_connections = WEBHOOK_DEFAULT_CONNECTIONS
         self._last_webhook_error: tuple[int, str] | None = None
+        # Delivery state: the update in flight per queue (a chat), each update's failures and
+        # when it may be sent again.
+        self._in_flight: dict[object, int] = {}
+        self._delivery_failures: dict[int, int] = {}
+        self._retry_at: dict[int, float] = {}
+        self._deliveries: set[asyncio.Task[None]] = set()
         self._allowed_updates: frozenset[str] | None = None
         self._messages: dict[tuple[int, int], BotMessage] = {}
         self._user_messages: dict[tuple[int, int], dict[str, Any]] = {}
@@ -300,10 +321,11 @@ class FakeBotAPI:
         """Stop serving; pending long polls and injected delays end at once."""
         self._stopping.set()
         self._wake_pollers()
-        if self._webhook_task is not None:
-            self._webhook_task.cancel()
-            await asyncio.gather(self._webhook_task, return_exceptions=True)
-            self._webhook_task = None
+        tasks = [*self._deliveries, *([self._webhook_task] if self._webhook_task else [])]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._webhook_task = None
         if self._session is not None:
             await self._session.close()
             self._session = None
@@ -336,6 +358,11 @@ class FakeBotAPI:
         }
 
     @property
+    def webhook_connections(self) -> int:
+        """Webhook POSTs open now (at most webhook_max_connections)."""
+        return len(self._in_flight)
+
+    @property
     def rejections(self) -> list[Call]:
         """Calls Telegram would have refused as a Bad Request: tests assert this stays empty."""
         return [c for c in self.calls if c.error_code == 400]
@@ -344,6 +371,11 @@ class FakeBotAPI:
     def flood_rejections(self) -> int:
         """How many requests the flood limiter answered with 429."""
         return self.flood.rejected if self.flood else 0
+
+    @property
+    def bot_wide_floods(self) -> int:
+        """How many of those 429s were for the bot-wide rule (30 a second in all chats)."""
+        return self.flood.rejected_bot_wide if self.flood else 0
 
     def calls_to(self, method: str) -> list[Call]:
         return [c for c in self.calls if c.method.lower() == method.lower()]
@@ -831,11 +863,18 @@ class FakeBotAPI:
             or not all(c.isalnum() or c in "_-" for c in str(secret))
         ):
             raise bad_request("secret token contains unallowed characters")
+        connections = _int(
+            params.get("max_connections", WEBHOOK_DEFAULT_CONNECTIONS), "max_connections"
+        )
+        if not 1 <= connections <= 100:
+            raise bad_request("bad webhook: max_connections must be between 1 and 100")
         self._set_allowed_updates(params)
         if _bool(params.get("drop_pending_updates")):
             self._drop_pending()
         self.webhook_url = url
         self.webhook_secret = str(secret) if secret is not None else None
+        self.webhook_max_connections = connections
+        self._retry_at.clear()  # a new webhook is tried at once
         self._wake_pollers()
         if url and self.webhook_delivery and self._webhook_task is None:
             self._webhook_task = asyncio.create_task(self._deliver_webhooks())
@@ -856,7 +895,7 @@ class FakeBotAPI:
             "pending_update_count": len(self._pending),
         }
         if self.webhook_url:
-            info["max_connections"] = 40
+            info["max_connections"] = self.webhook_max_connections
             if self._allowed_updates is not None:
                 info["allowed_updates"] = sorted(self._allowed_updates)
         if self._last_webhook_error is not None:
@@ -864,43 +903,91 @@ class FakeBotAPI:
         return info
 
     async def _deliver_webhooks(self) -> None:
-        """POST pending updates to the webhook in order; retry non-2xx answers a few times."""
+        """POST pending updates to the webhook as Telegram does: up to `webhook_max_connections`
+        at once, a chat's updates one at a time and in order (the next only once the one before
+        got a 2xx), each retried with a growing delay (or the answer's Retry-After) until it is
+        delivered, the webhook is deleted or the server stops. Nothing is given up."""
+        loop = asyncio.get_running_loop()
         while self.webhook_url and not self._stopping.is_set():
-            if not self._pending:
-                changed = self._updates_changed
-                await changed.wait()
+            changed = self._updates_changed  # new updates, a delivery ended, the webhook changed
+            ready, wait = None, None
+            if len(self._in_flight) < self.webhook_max_connections:
+                ready, wait = self._next_delivery(loop.time())
+            if ready is None:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(changed.wait(), wait)
                 continue
-            update = self._pending[0]
-            delivered = False
-            for attempt in range(4):
-                delivered = await self._post_update(update)
-                if delivered or not self.webhook_url:
-                    break
-                await self._sleep(0.05 * 2**attempt)
-            if self._pending and self._pending[0] is update:
-                self._pending.pop(0)
+            key, update = ready
+            self._in_flight[key] = update["update_id"]
+            task = asyncio.create_task(self._deliver(key, update))
+            self._deliveries.add(task)
+            task.add_done_callback(self._deliveries.discard)
         self._webhook_task = None
 
-    async def _post_update(self, update: dict[str, Any]) -> bool:
+    def _next_delivery(
+        self, now: float
+    ) -> tuple[tuple[object, dict[str, Any]] | None, float | None]:
+        """The oldest update that may be sent now (the first of its queue, none of that queue
+        in flight, not waiting to be retried), or None and how long until one may be."""
+        seen: set[object] = set()
+        wait: float | None = None
+        for update in self._pending:
+            key = _delivery_queue(update)
+            if key in seen:
+                continue
+            seen.add(key)
+            if key in self._in_flight:
+                continue
+            retry_at = self._retry_at.get(update["update_id"], now)
+            if retry_at > now:
+                wait = retry_at - now if wait is None else min(wait, retry_at - now)
+                continue
+            return (key, update), None
+        return None, wait
+
+    async def _deliver(self, key: object, update: dict[str, Any]) -> None:
+        update_id = update["update_id"]
+        try:
+            delivered, retry_after = await self._post_update(update)
+        finally:
+            del self._in_flight[key]
+            self._wake_pollers()
+        if delivered:
+            self._pending = [u for u in self._pending if u is not update]
+            self._delivery_failures.pop(update_id, None)
+            self._retry_at.pop(update_id, None)
+            if self.handled_when_answered:
+                self.notify_processed(update_id)
+            return
+        failures = self._delivery_failures.get(update_id, 0) + 1
+        self._delivery_failures[update_id] = failures
+        delay = min(WEBHOOK_RETRY_FIRST * 2 ** (failures - 1), WEBHOOK_RETRY_MAX)
+        self._retry_at[update_id] = asyncio.get_running_loop().time() + (retry_after or delay)
+
+    async def _post_update(self, update: dict[str, Any]) -> tuple[bool, float | None]:
+        """One POST: whether it got a 2xx, and the Retry-After it asked for, if any."""
         assert self._session is not None
         headers = {"Content-Type": "application/json"}
         if self.webhook_secret:
             headers["X-Telegram-Bot-Api-Secret-Token"] = self.webhook_secret
+        retry_after = None
         try:
             async with self._session.post(
                 self.webhook_url,
                 data=json.dumps(update),
                 headers=headers,
-                timeout=aiohttp.ClientTimeout(total=10),
+                timeout=aiohttp.ClientTimeout(total=WEBHOOK_TIMEOUT),
             ) as response:
                 if 200 <= response.status < 300:
-                    return True
+                    return True, None
                 error = f"Wrong response from the webhook: {response.status} {response.reason}"
+                header = response.headers.get("Retry-After", "")
+                retry_after = min(float(header), 3600.0) if header.isdigit() else None
         except (aiohttp.ClientError, TimeoutError) as exc:
             error = f"Connection failed: {exc.__class__.__name__}"
         self.webhook_errors.append(error)
         self._last_webhook_error = (int(time.time()), error)
-        return False
+        return False, retry_after
 
     # -----------------------------------------------------------------------------------------
     # Methods: messages
@@ -1286,3 +1373,19 @@ def _html_of(params: Params, key: str) -> str:
 
 def _scope_key(scope: dict[str, Any] | None) -> str:
     return json.dumps(scope or {"type": "default"}, sort_keys=True)
+
+
+def _delivery_queue(update: dict[str, Any]) -> object:
+    """Which of Telegram's delivery queues an update is in: its chat (else its sender), so one
+    chat's updates arrive in order; an update with neither is a queue of its own."""
+    for payload in update.values():
+        if not isinstance(payload, dict):
+            continue
+        message = payload.get("message") if "chat" not in payload else payload
+        chat = message.get("chat") if isinstance(message, dict) else None
+        if isinstance(chat, dict) and "id" in chat:
+            return ("chat", chat["id"])
+        sender = payload.get("from")
+        if isinstance(sender, dict) and "id" in sender:
+            return ("chat", sender["id"])
+    return ("update", update.get("update_id"))
