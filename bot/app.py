@@ -228,6 +228,7 @@ def intake(application: BotApplication, *, poll_timeout: float = 10) -> Poller |
         secret=settings.webhook_secret,
         url=settings.webhook_url,
         health=lambda: health(services),
+        register=False,  # the dispatcher leader does it (`running`), once for the cluster
     )
 
 
@@ -273,6 +274,12 @@ async def running(
         if held:
             log.info("%d update(s) handed back by the last stop are handled first", len(held))
         await source.start()
+        if isinstance(source, WebhookServer):
+            # One process of a cluster registers the webhook: the one leading the dispatcher
+            # now, or later whichever takes the lead over (a new URL reaches Telegram either way).
+            services.leadership.on_gained = source.register_webhook
+            if services.leadership.is_leader:
+                await source.register_webhook()
     except BaseException:
         await _stop(application, source, started=started, grace=0, bound=bound)
         raise

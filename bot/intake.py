@@ -401,12 +401,17 @@ class WebhookServer:
     async def start(self) -> None:
         await self.serve()
         if self.register:
-            await self.application.bot.set_webhook(
-                self.url,
-                secret_token=self._secret.decode(),
-                allowed_updates=list(ALLOWED_UPDATES),
-                max_connections=WEBHOOK_MAX_CONNECTIONS,
-            )
+            await self.register_webhook()
+
+    async def register_webhook(self) -> None:
+        """Tell Telegram where to post (the same URL, secret and kinds every time: repeating it
+        changes nothing)."""
+        await self.application.bot.set_webhook(
+            self.url,
+            secret_token=self._secret.decode(),
+            allowed_updates=list(ALLOWED_UPDATES),
+            max_connections=WEBHOOK_MAX_CONNECTIONS,
+        )
 
     async def serve(self) -> None:
         """Listen (start() also registers the webhook with Telegram, if asked to)."""

@@ -17,6 +17,8 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Protocol
 
+from telegram.error import TelegramError
+
 from bot.store import RuntimeStore, StoreError, TipStore
 
 log = logging.getLogger(__name__)
@@ -46,7 +48,7 @@ class Leadership:
         self.owner = owner
         self._clock = clock
         self._exclusive = exclusive  # the only process on this database (SQLite)
-        self._on_gained = on_gained
+        self.on_gained = on_gained  # e.g. registering the webhook (bot.app.running)
         self.is_leader = False
         self.terms = 0  # times this process became leader
 
@@ -95,8 +97,11 @@ class Leadership:
         if gained:
             self.terms += 1
             log.info("this process (%s) now sends the tips and broadcasts", self.owner)
-            if self._on_gained is not None:
-                await self._on_gained()
+            if self.on_gained is not None:
+                try:
+                    await self.on_gained()
+                except TelegramError as exc:
+                    log.error("could not act on becoming leader: %s", exc)
         return self.is_leader
 
     async def resign(self) -> None:

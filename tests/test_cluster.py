@@ -139,6 +139,8 @@ async def test_people_see_their_own_state_whichever_worker_answers(
         people = [cluster.api.private_user(f"P{i}") for i in range(4)]
         await asyncio.gather(*(journey(person) for person in people))
         served_by_every_worker(cluster)
+        # one registration for the cluster, by the worker that leads the dispatcher
+        assert len(cluster.api.calls_to("setWebhook")) == 1
         for person in people:  # each got the first tip once, from whichever worker dispatches
             assert len(tips_to(cluster.api, [person])) <= 1
 
