@@ -147,16 +147,17 @@ class Person:
         message = self.driver._text_message(self.driver.user, text)
         await self._act("message", message, results)
 
-    async def tap(self, results: Results) -> None:
-        """Press a random callback button of the newest screen; with none, ask for the menu."""
+    async def tap(self, results: Results, data: str | None = None) -> None:
+        """Press a random callback button of the newest screen (or one with this `data`, as a
+        button of it); with no screen, or none with buttons, ask for the menu."""
         screen = self.api.screens.get(self.driver.id)
         buttons = (
             [b for row in screen.buttons for b in row if "callback_data" in b] if screen else []
         )
-        if screen is None or not buttons:
+        if screen is None or not (buttons or data):
             await self.say("/start", results)
             return
-        data = self.rng.choice(buttons)["callback_data"]
+        data = data or self.rng.choice(buttons)["callback_data"]
         payload = {
             "id": self.api.register_callback_query(self.driver.id),
             "from": self.driver.user.to_api(),
@@ -199,3 +200,27 @@ async def run_people(
     started = time.perf_counter()
     await asyncio.gather(*(one(p) for p in people))
     return results, time.perf_counter() - started
+
+
+async def run_sharers(
+    sharers: list[Person], shares: Sequence[str], stop: asyncio.Event, think: tuple[float, float]
+) -> tuple[Results, Results]:
+    """Until `stop`: each person taps "🖼 Share as image" (one of `shares`, callback data) at a
+    human pace, timed until the picture arrives. Returns apart the shares of a card before any
+    share of it had arrived (they wait for its drawing and upload) and the rest (by file_id)."""
+    first, again = Results(), Results()
+    arrived: set[str] = set()
+
+    async def one(person: Person) -> None:
+        await person.say("/start", Results())  # a screen to tap on, not timed
+        while not stop.is_set():
+            data = person.rng.choice(shares)
+            results = again if data in arrived else first
+            answered = len(results.latencies)
+            await person.tap(results, data)
+            if len(results.latencies) > answered:
+                arrived.add(data)
+            await asyncio.sleep(person.rng.uniform(*think))
+
+    await asyncio.gather(*(one(p) for p in sharers))
+    return first, again

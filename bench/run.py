@@ -6,9 +6,15 @@
     .venv/bin/python -m bench.run --resilience    # others' latency in a group raid, a flood, a crowd
     .venv/bin/python -m bench.run --cluster       # 1, 2, 3 workers on PostgreSQL vs 1 on SQLite
     .venv/bin/python -m bench.run --only aiogram-menu full-bot full-bot-questions   # search
+    .venv/bin/python -m bench.run --only full-bot full-bot-shares --actions 30   # shares
 
 full-bot-questions is the full bot with everyone typing the questions of tests/search_eval.toml
 instead of tapping: the p99 and CPU of a free-text answer under the same load as the taps.
+full-bot-shares is the full bot tapped as full-bot is while SHARERS more people tap "🖼 Share as
+image" (a method card or its first tip, in Bangla) about once a second and a half
+each, which keeps all shares well under Telegram's 30 new messages a second: the share p50/p99
+of a card not yet sent (it waits for its drawing in the render process and its upload) and of
+one Telegram has (sent by file_id), beside the taps'.
 
 This process hosts the fake Bot API and the simulated people; each bot under test runs in its own
 process and long-polls the fake over 127.0.0.1. Figures: replies/s over the measured phase,
@@ -35,8 +41,9 @@ from typing import Any
 
 import psutil
 
-from bench.loadgen import BenchAPI, Person, Results, run_people
+from bench.loadgen import BenchAPI, Person, Results, run_people, run_sharers
 from bench.seed import seed_store
+from bot import callbacks
 from bot.config import Settings
 from bot.content import load_library
 from bot.fakeapi import FloodRules
@@ -50,6 +57,17 @@ QUESTIONS = tuple(
     case["q"]
     for case in tomllib.loads((ROOT / "tests" / "search_eval.toml").read_text("utf-8"))["case"]
 )
+SHARERS = 20  # people sharing picture cards in full-bot-shares, beside the ones tapping
+SHARE_THINK = (1.0, 2.0)  # seconds between one person's shares
+# What full-bot-shares shares: every method card and the first tip of each (16 pictures).
+SHARES = tuple(
+    data
+    for method_id in CONTENT.method_ids
+    for data in (
+        callbacks.ShareMethodImage(method_id).pack(),
+        callbacks.ShareTipImage(method_id, 0).pack(),
+    )
+)
 
 
 @dataclass(frozen=True)
@@ -60,6 +78,7 @@ class Contender:
     store: bool = False  # needs a seeded store
     env: tuple[tuple[str, str], ...] = ()
     questions: bool = False  # people type real-style questions (tests/search_eval.toml)
+    shares: bool = False  # SHARERS more people share picture cards meanwhile
 
 
 CONTENDERS = (
@@ -81,6 +100,14 @@ CONTENDERS = (
         store=True,
         env=(("HTTP_BACKEND", "aiohttp"),),
         questions=True,
+    ),
+    Contender(
+        "full-bot-shares",  # the same bot and taps, while others "🖼 Share as image"
+        (PY, "-m", "bench.bots.full"),
+        True,
+        store=True,
+        env=(("HTTP_BACKEND", "aiohttp"),),
+        shares=True,
     ),
     Contender(
         "full-bot-before",  # the bot before issue 8: httpx and one 30/s bucket for everything
@@ -115,8 +142,16 @@ class BotProcess:
         )
 
     def cpu(self) -> float:
-        times = self.popen.cpu_times()
-        return float(times.user + times.system)
+        """User + system seconds of the bot and its live children (the card render process)."""
+        processes = [self.popen, *self.popen.children(recursive=True)]
+        total = 0.0
+        for process in processes:
+            try:
+                times = process.cpu_times()
+            except psutil.NoSuchProcess:
+                continue
+            total += times.user + times.system
+        return total
 
     def peak_rss_mb(self) -> float:
         with open(f"/proc/{self.popen.pid}/status") as status:
@@ -179,6 +214,7 @@ async def measure(
             if contender.store:
                 await seed_store(workdir / "bot.sqlite3", store_users, cache=CACHE)
             people = people_for(api, users, seed=1)
+            sharers = people_for(api, SHARERS if contender.shares else 0, seed=4)
             process = BotProcess(contender, api, workdir, {})
             try:
                 await wait_ready(people[0])
@@ -187,12 +223,20 @@ async def measure(
                 await run_people(people, 1, taps=False)
                 profiler = await start_profiler(process, profile, contender.name)
                 cpu_before, driver_before = process.cpu(), time.process_time()
+                done = asyncio.Event()
+                sharing = asyncio.ensure_future(
+                    run_sharers(sharers, SHARES, done, SHARE_THINK)
+                    if contender.shares
+                    else asyncio.sleep(0, (Results(), Results()))
+                )
                 results, seconds = await run_people(
                     people,
                     actions,
                     taps=contender.taps,
                     questions=QUESTIONS if contender.questions else (),
                 )
+                done.set()
+                shared = await sharing
                 cpu = process.cpu() - cpu_before
                 driver_cpu = time.process_time() - driver_before
                 if profiler is not None:
@@ -218,6 +262,7 @@ async def measure(
                 "floods": api.flood_rejections,
                 "errors_detail": results.errors,
                 "rejections_detail": rejection_counts(api),
+                **(share_summary(*shared) if contender.shares else {}),
             }
 
 
@@ -384,6 +429,19 @@ async def resilience(seconds: float, arrivals: int, others: int) -> list[dict[st
     return rows
 
 
+def share_summary(first: Results, again: Results) -> dict[str, Any]:
+    """Shares apart from the taps: of cards not sent yet (drawn and uploaded), and the rest."""
+    return {
+        "shares": len(first.latencies) + len(again.latencies),
+        "share_first_p50_ms": first.percentile(50) * 1000,
+        "share_first_p99_ms": first.percentile(99) * 1000,
+        "share_p50_ms": again.percentile(50) * 1000,
+        "share_p99_ms": again.percentile(99) * 1000,
+        "share_lost": first.lost + again.lost,
+        "share_errors": sum(first.errors.values()) + sum(again.errors.values()),
+    }
+
+
 def apologies(api: BenchAPI, chats: list[int]) -> int:
     return sum(1 for chat in chats for m in api.sent_to(chat) if m.text == APOLOGY)
 
@@ -411,6 +469,16 @@ THROUGHPUT_COLUMNS = (
     "lost",
     "rejected_400",
     "unchanged",
+)
+SHARE_COLUMNS = (
+    "name",
+    "shares",
+    "share_first_p50_ms",
+    "share_first_p99_ms",
+    "share_p50_ms",
+    "share_p99_ms",
+    "share_lost",
+    "share_errors",
 )
 RESILIENCE_COLUMNS = (
     "name",
@@ -529,6 +597,8 @@ def main() -> None:
             )
             print(json.dumps(rows[-1]), file=sys.stderr)
     print(table(rows, DISPATCH_COLUMNS if args.dispatch else THROUGHPUT_COLUMNS))
+    if shared := [row for row in rows if "shares" in row]:
+        print(table(shared, SHARE_COLUMNS))
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2))
 

@@ -28,6 +28,7 @@ from telegram.ext import (
     TypeHandler,
 )
 
+from bot.cards.service import CardService
 from bot.commands import publish_commands
 from bot.config import Settings
 from bot.content import Library, load_library
@@ -47,6 +48,7 @@ from handlers import (
     account,
     admin,
     answers,
+    cards,
     fallback,
     groups,
     inline,
@@ -82,6 +84,8 @@ def build_application(
     if settings.bot_token is None:
         raise ValueError("BOT_TOKEN is required to build the application")
     library = library or load_library(settings.content_dir)
+    # Raises ShapingUnavailable (with what to install) when Pillow cannot shape Bangla.
+    pictures = CardService(library, store, settings.card_cache_dir, clock=clock)
     request, get_updates_request = build_requests(settings.http_backend)
     outbox = Outbox(on_failure=send_failed)
     inbox = Inbox(outbox)  # an update is in hand until the replies it posted are out
@@ -119,7 +123,7 @@ def build_application(
     inbox.attach(application)
     leadership = Leadership(store, settings.worker_id, clock, exclusive=store.backend == "sqlite")
     application.bot_data.services = Services(
-        settings, library, store, leadership, clock, inbox=inbox, outbox=outbox
+        settings, library, store, pictures, leadership, clock, inbox=inbox, outbox=outbox
     )
     register_handlers(application)
     return application
@@ -133,7 +137,9 @@ def register_handlers(application: BotApplication) -> None:
         ChatMemberHandler(track_block, ChatMemberHandler.MY_CHAT_MEMBER, chat_id=None), group=-1
     )
     # groups first: in a group it answers every button, so private screens never show there.
-    for module in (groups, inline, menu, methods, answers, quiz, mypath, tips, account, language):
+    for module in (
+        groups, inline, menu, methods, answers, quiz, mypath, tips, cards, account, language,
+    ):  # fmt: skip
         application.add_handlers(module.handlers())
     application.add_handlers(admin.handlers(application.bot_data.services.settings.admin_ids))
     application.add_handlers(fallback.handlers())  # last: whatever nothing else took
@@ -188,6 +194,11 @@ async def _post_init(application: BotApplication) -> None:
     application.job_queue.run_once(
         dispatcher, 0, name=f"{JOB_NAME}-now", job_kwargs={"misfire_grace_time": None}
     )
+    # Cached pictures nobody used for a week go; with CARD_UPLOAD_CHAT_ID, the method cards
+    # Telegram does not have yet are uploaded there, for inline answers.
+    services.in_background(asyncio.to_thread(services.cards.prune))
+    if (upload_chat := services.settings.card_upload_chat_id) is not None:
+        services.in_background(services.cards.upload_ahead(application.bot, upload_chat))
     log.info("bot @%s ready", application.bot.username)
 
 
@@ -207,6 +218,7 @@ async def _post_shutdown(application: BotApplication) -> None:
     services = application.bot_data.services
     await services.cancel_background()  # the lease keeper and the runs it started
     try:
+        await services.cards.close()  # the render process
         await services.leadership.resign()  # the next leader sends what this one had claimed
     finally:
         await services.store.close()

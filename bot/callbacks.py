@@ -127,6 +127,7 @@ LanguageCode = Annotated[str, _words(LANGUAGES)]
 Audience = Annotated[str, _words(("all", "bn", "en", "no"))]  # "no": cancel
 PageNo = Annotated[int, _number(2)]
 StepNo = Annotated[int, _number(2)]
+TipNo = Annotated[int, _number(2)]
 Weekday = Annotated[int, _number(1)]
 Hour = Annotated[int, _number(2)]
 DraftNo = Annotated[int, _number(15)]
@@ -431,6 +432,36 @@ class GroupCard(CallbackData, prefix="gcard"):
     """A method's compact card in a group; the `g` keeps group screens apart from private ones."""
 
     method: MethodId
+
+
+@dataclass(frozen=True)
+class ShareMethodImage(CallbackData, prefix="img:m"):
+    """Send a method's card as a picture (bot.cards), to forward anywhere."""
+
+    method: MethodId
+
+
+@dataclass(frozen=True)
+class ShareTipImage(CallbackData, prefix="img:t"):
+    """Send weekly tip number `index` of a method as a picture."""
+
+    method: MethodId
+    index: TipNo
+
+    def exists(self, library: Library) -> bool:
+        return super().exists(library) and self.index < library.tip_count(self.method)
+
+
+@dataclass(frozen=True)
+class ShareQuizImage(CallbackData, prefix="img:q"):
+    """Send a quiz result as a picture; like `Quiz`, one digit per answer, every one answered."""
+
+    answers: QuizAnswers
+
+    def exists(self, library: Library) -> bool:
+        """The quiz may have changed since the result was shown."""
+        complete = len(self.answers) == len(library.quiz_questions)
+        return complete and Quiz(self.answers).exists(library)
 
 
 # --- handlers -----------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from pathlib import Path
 from dotenv import load_dotenv
 
 from bot import __version__
+from bot.cards.text import ShapingUnavailable, require_shaping
 from bot.config import ConfigError, Settings
 from bot.content import ContentError, load_library
 from bot.logs import setup_logging
@@ -68,6 +69,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return content_check(settings.content_dir)
     if args.command == "db":
         return copy_database(args.source, args.target, replace=args.replace)
+    try:
+        require_shaping()  # the bot draws Bangla on picture cards: never broken, so not at all
+    except ShapingUnavailable as exc:
+        print(f"ayerpoth: {exc}", file=sys.stderr)
+        return 1
     if args.command == "playground":
         from bot.playground import run_playground
 
@@ -78,11 +84,22 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def content_check(root: Path) -> int:
-    """Every problem and warning as `file:line: message`; non-zero only for problems."""
+    """Every problem and warning as `file:line: message`; non-zero only for problems.
+
+    Content that loads is then drawn as picture cards (bot.cards.check): a text too long for
+    its box, or a character the fonts lack, is a problem too."""
+    from bot.cards.check import check_cards
+
     try:
-        warnings, problems = load_library(root).warnings, []
+        library = load_library(root)
     except ContentError as exc:
         warnings, problems = exc.warnings, exc.lines
+    else:
+        warnings = library.warnings
+        try:
+            problems = [p.render(root) for p in check_cards(library)]
+        except ShapingUnavailable as exc:
+            problems = [f"picture cards: {exc}"]
     for line in (*problems, *warnings):
         print(line)
     summary = f"{len(problems)} problem(s)" if problems else "content OK"

@@ -21,6 +21,8 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 HTTP_BACKENDS = ("aiohttp", "httpx")
 _TOKEN_RE = re.compile(r"^\d{5,16}:[A-Za-z0-9_-]{30,64}$")
 _SECRET_RE = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
+# A chat to upload picture cards to: a numeric id (groups and channels are negative) or @channel.
+_CHAT_RE = re.compile(r"^(-?\d{1,16}|@[A-Za-z][A-Za-z0-9_]{4,31})$")
 #: Where an installed package keeps its content (package data, see pyproject.toml).
 PACKAGED_CONTENT = "_content"
 #: The file every content folder has (the menu order); a folder without it is the wrong one.
@@ -55,6 +57,8 @@ class Settings:
     webhook_port: int = 8443
     log_level: str = "INFO"
     content_dir: Path = field(default_factory=lambda: default_content_dir())
+    card_cache_dir: Path = Path("data/cards")
+    card_upload_chat_id: int | str | None = None
     # Names this process in leases (the tips dispatcher's leadership, claimed messages) and logs;
     # must differ between the processes that share one database.
     worker_id: str = field(default_factory=lambda: default_worker_id())
@@ -110,6 +114,8 @@ class Settings:
             webhook_port=_port("WEBHOOK_PORT", get("WEBHOOK_PORT") or "8443"),
             log_level=_choice("LOG_LEVEL", (get("LOG_LEVEL") or "INFO").upper(), LOG_LEVELS),
             content_dir=content_dir,
+            card_cache_dir=Path(get("CARD_CACHE_DIR") or "data/cards").expanduser(),
+            card_upload_chat_id=_chat("CARD_UPLOAD_CHAT_ID", get("CARD_UPLOAD_CHAT_ID")),
             worker_id=_worker_id(get("WORKER_ID") or default_worker_id()),
         )
 
@@ -200,6 +206,16 @@ def _positive(name: str, value: str | None, default: float) -> float:
     if not number > 0 or number == float("inf"):
         raise ConfigError(name, f"must be a positive number (got {value!r})")
     return number
+
+
+def _chat(name: str, value: str | None) -> int | str | None:
+    if value is None:
+        return None
+    if not _CHAT_RE.match(value):
+        raise ConfigError(
+            name, f"must be a chat id like -1001234567890 or @channel (got {value!r})"
+        )
+    return value if value.startswith("@") else int(value)
 
 
 def _port(name: str, value: str) -> int:

@@ -20,6 +20,7 @@ from bot.leader import Leadership
 from bot.outbox import Outbox
 
 if TYPE_CHECKING:
+    from bot.cards.service import CardService
     from bot.store import Store
 
 
@@ -93,6 +94,7 @@ class Services:
     settings: Settings
     library: Library
     store: Store
+    cards: CardService  # picture cards: drawn in a worker process, uploaded once
     leadership: Leadership  # whether this process sends the tips (bot.leader)
     clock: Callable[[], datetime] = utc_now
     answered: AnsweredQueries = field(default_factory=AnsweredQueries)

@@ -77,6 +77,9 @@ async def _chat(
                 bot_api_url=api.base_url,
                 database_url=f"sqlite:///{path.resolve()}",
                 webhook_url=None,
+                # a throw-away chat draws its picture cards into a throw-away folder too
+                card_cache_dir=settings.card_cache_dir if database else Path(scratch) / "cards",
+                card_upload_chat_id=None,
             )
             store = await open_store(local.database_url)
             processor = TrackingUpdateProcessor(4, on_processed=api.notify_processed)

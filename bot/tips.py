@@ -112,10 +112,13 @@ def tip_message(
     """
     method = library.method(language, method_id)
     text = library.tip_text(language, method_id, index)
+    share_data = callbacks.ShareTipImage(method_id, index).pack()
+    share = [button(library.t(language, "btn.share_image"), share_data)]
     if index == len(method.tips) - 1:  # the path is done: point to the next one
         rows = [
             [button(library.t(language, "btn.quiz"), callbacks.Quiz().pack())],
             [button(library.t(language, "btn.all"), callbacks.MethodList("all").pack())],
+            share,
         ]
     else:
         step_done = library.t(language, "tips.step_button", n=(next_step or 0) + 1)
@@ -129,6 +132,7 @@ def tip_message(
                     library.t(language, "btn.unsubscribe"), callbacks.Unsubscribe(method_id).pack()
                 ),
             ],
+            share,
         ]
     return text, keyboard(rows)
 

@@ -151,7 +151,7 @@ def result_text(library: Library, language: str, result: Result) -> str:
     return library.render(language, "quiz_result.j2", quiz=quiz, picks=picks, excluded=excluded)
 
 
-async def show_result(update: Update, ctx: AppContext, result: Result) -> None:
+async def show_result(update: Update, ctx: AppContext, choices: str, result: Result) -> None:
     rows = []
     for pick in result.picks:
         method = ctx.library.method(ctx.lang, pick.method_id)
@@ -161,6 +161,7 @@ async def show_result(update: Update, ctx: AppContext, result: Result) -> None:
                 button(ctx.t("btn.choose"), callbacks.Choose(method.id, "quiz").pack()),
             ]
         )
+    rows.append([button(ctx.t("btn.share_image"), callbacks.ShareQuizImage(choices).pack())])
     rows.append([button(ctx.t("btn.retake"), callbacks.Quiz().pack())])
     text = result_text(ctx.library, ctx.lang, result)
     await show(update, ctx, text, keyboard([*rows, nav_row(ctx)]))
@@ -181,7 +182,7 @@ async def answer_question(update: Update, ctx: AppContext, data: callbacks.Quiz)
     await ctx.store.save_quiz_result(
         update.effective_user.id, answers, list(result.ranking), now=ctx.now()
     )
-    await show_result(update, ctx, result)
+    await show_result(update, ctx, choices, result)
 
 
 async def saved_result(update: Update, ctx: AppContext) -> None:
@@ -199,7 +200,7 @@ async def saved_result(update: Update, ctx: AppContext) -> None:
     if not choices:
         await show_question(update, ctx, "")
         return
-    await show_result(update, ctx, recommend(lib, choices))
+    await show_result(update, ctx, choices, recommend(lib, choices))
 
 
 def handlers() -> list[BaseHandler[Update, AppContext, None]]:

@@ -179,6 +179,7 @@ def make_settings(tmp_path: Path) -> Callable[..., Settings]:
                 "BOT_TOKEN": api.token,
                 "BOT_API_URL": api.base_url,
                 "DATABASE_URL": f"sqlite:///{tmp_path / 'bot.sqlite3'}",
+                "CARD_CACHE_DIR": str(tmp_path / "cards"),
                 **env,
             }
         )

@@ -25,6 +25,7 @@ def test_defaults_match_the_documented_table() -> None:
     assert (s.tip_interval_seconds, s.tip_check_seconds, s.broadcast_rate) == (604800, 60, 25)
     assert (s.webhook_url, s.webhook_listen, s.webhook_port) == (None, "127.0.0.1", 8443)
     assert s.log_level == "INFO"
+    assert (s.card_cache_dir, s.card_upload_chat_id) == (Path("data/cards"), None)
     host, pid = s.worker_id.rsplit(":", 1)
     assert host and pid == str(os.getpid())
 
@@ -40,8 +41,17 @@ def test_values_are_parsed() -> None:
             "WEBHOOK_URL": "https://bot.example.org/hook",
             "WEBHOOK_SECRET": "s3cret_value",
             "LOG_LEVEL": "debug",
+            "CARD_CACHE_DIR": "/var/cache/ayerpoth",
+            "CARD_UPLOAD_CHAT_ID": "-1001234567890",
             "WORKER_ID": "web-1:8444",
         }
+    )
+    assert (s.card_cache_dir, s.card_upload_chat_id) == (
+        Path("/var/cache/ayerpoth"),
+        -1001234567890,
+    )
+    assert Settings.from_env({"CARD_UPLOAD_CHAT_ID": "@ayerpoth_cards"}).card_upload_chat_id == (
+        "@ayerpoth_cards"
     )
     assert s.bot_api_url == "http://127.0.0.1:8081"
     assert s.admin_ids == {12, 34}
@@ -63,6 +73,7 @@ def test_values_are_parsed() -> None:
         ({"TIP_INTERVAL_SECONDS": "-3"}, "TIP_INTERVAL_SECONDS"),
         ({"BROADCAST_RATE": "fast"}, "BROADCAST_RATE"),
         ({"WEBHOOK_PORT": "70000"}, "WEBHOOK_PORT"),
+        ({"CARD_UPLOAD_CHAT_ID": "my cards"}, "CARD_UPLOAD_CHAT_ID"),
         ({"DATABASE_URL": "postgres://x"}, "DATABASE_URL"),
         ({"LOG_LEVEL": "LOUD"}, "LOG_LEVEL"),
         ({"WORKER_ID": "two words"}, "WORKER_ID"),

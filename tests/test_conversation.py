@@ -82,7 +82,7 @@ async def test_card_sections_platform_links_and_pages(bot: BotHarness) -> None:
     reply = await user.press("Back")
     assert "Cost to start" in reply.text
     await user.press("What it is")
-    share = await user.press("Share")
+    share = await user.press("📤 Share")
     assert share.switch_inline_query == "Freelancing"
 
 
@@ -95,7 +95,9 @@ async def test_quiz_top_three_stored_and_retaken(bot: BotHarness) -> None:
         first_answer = reply.last.button_texts()[0]
         reply = await user.press(f"^{first_answer}$")
     opened = [
-        t for t in reply.last.button_texts() if "⭐" not in t and "🔄" not in t and "🏠" not in t
+        t
+        for t in reply.last.button_texts()
+        if not any(icon in t for icon in ("⭐", "🔄", "🏠", "🖼"))
     ]
     assert len(opened) == 3
     stored = await bot.store.get_quiz_result(user.id)  # type: ignore[union-attr]

@@ -7,6 +7,7 @@ driver's send/press/Reply flow works against python-telegram-bot exactly as in p
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -16,6 +17,7 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp import web
+from PIL import Image
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, InlineQueryResultArticle, Update
 from telegram import InputTextMessageContent as TextContent
 from telegram.constants import ParseMode
@@ -83,6 +85,28 @@ async def bad(api: FakeBotAPI, http: aiohttp.ClientSession, method: str, **param
 
 def keyboard(*buttons: dict[str, Any]) -> dict[str, Any]:
     return {"inline_keyboard": [list(buttons)]}
+
+
+def png(width: int = 1080, height: int = 1620) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (width, height), (250, 250, 240)).save(out, format="PNG")
+    return out.getvalue()
+
+
+async def send_photo(
+    api: FakeBotAPI, http: aiohttp.ClientSession, chat_id: int, photo: bytes | str, **fields: str
+) -> tuple[int, dict[str, Any]]:
+    """sendPhoto as PTB sends it: a multipart upload, or a file_id in a form."""
+    form = aiohttp.FormData()
+    form.add_field("chat_id", str(chat_id))
+    for name, value in fields.items():
+        form.add_field(name, value)
+    if isinstance(photo, bytes):
+        form.add_field("photo", photo, filename="card.png")
+    else:
+        form.add_field("photo", photo)
+    async with http.post(f"{api.base_url}/bot{api.token}/sendPhoto", data=form) as response:
+        return response.status, await response.json()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -161,6 +185,51 @@ async def test_multipart_upload_stores_file_and_checks_caption(
     too_long.add_field("photo", b"png", filename="p.png")
     async with http.post(f"{api.base_url}/bot{api.token}/sendPhoto", data=too_long) as response:
         assert (await response.json())["description"] == "Bad Request: message caption is too long"
+
+
+async def test_a_photo_is_uploaded_once_then_sent_by_its_file_id(
+    api: FakeBotAPI, http: aiohttp.ClientSession
+) -> None:
+    user = started(api)
+    picture = png()
+    status, body = await send_photo(
+        api, http, user.id, picture, caption="<b>Card</b>", parse_mode="HTML"
+    )
+    assert status == 200, body
+    sizes = body["result"]["photo"]
+    # Telegram's sizes of a 1080×1620 picture: thumbnails by longest side, then the original.
+    assert [(s["width"], s["height"]) for s in sizes] == [
+        (60, 90), (213, 320), (533, 800), (853, 1280), (1080, 1620)
+    ]  # fmt: skip
+    assert sizes[-1]["file_size"] == len(picture) and body["result"]["caption"] == "Card"
+    assert api.files.data(sizes[-1]["file_id"]) == picture
+    status, again = await send_photo(api, http, user.id, sizes[-1]["file_id"])
+    assert status == 200 and again["result"]["photo"] == sizes
+    assert user.last_message.render() == f"[photo: 1080×1620, {len(picture)} bytes]"
+
+
+async def test_photos_telegram_would_refuse(api: FakeBotAPI, http: aiohttp.ClientSession) -> None:
+    user = started(api)
+    wrong_file = "Bad Request: wrong file identifier/HTTP URL specified"
+    cases = [
+        ("fake-photo-999", {}, wrong_file),  # an id this server never issued
+        (b"GIF89a not a png", {}, "Bad Request: IMAGE_PROCESS_FAILED"),
+        (png(4000, 150), {}, "Bad Request: PHOTO_INVALID_DIMENSIONS"),  # over 20:1
+        (png(), {"caption": "c" * 1025}, "Bad Request: message caption is too long"),
+        (
+            png(),
+            {"caption": "<p>x</p>", "parse_mode": "HTML"},
+            'Bad Request: can\'t parse entities: unsupported start tag "p" at byte offset 0',
+        ),
+    ]
+    for photo, fields, description in cases:
+        status, body = await send_photo(api, http, user.id, photo, **fields)
+        assert (status, body["description"]) == (400, description)
+    status, body = await send_photo(api, http, user.id, png())
+    document_id = body["result"]["photo"][-1]["file_id"]
+    form = aiohttp.FormData({"chat_id": str(user.id), "document": document_id})
+    async with http.post(f"{api.base_url}/bot{api.token}/sendDocument", data=form) as response:
+        assert (await response.json())["description"] == wrong_file  # a photo is no document
 
 
 # ---------------------------------------------------------------------------------------------
@@ -351,11 +420,41 @@ async def test_callback_and_inline_answers_are_checked(
             "Bad Request: BUTTON_DATA_INVALID",
         ),
     ]
+    status, body = await send_photo(api, http, user.id, png())
+    file_id = body["result"]["photo"][-1]["file_id"]
+
+    def photo(result_id: str, **extra: Any) -> dict[str, Any]:
+        return {"type": "photo", "id": result_id, "photo_file_id": file_id, **extra}
+
+    cases += [
+        (
+            [photo("p", photo_file_id="fake-photo-999")],
+            "Bad Request: wrong file identifier/HTTP URL specified",
+        ),
+        ([photo("p", caption="c" * 1025)], "Bad Request: message caption is too long"),
+        (
+            [photo("p", caption="<i>x", parse_mode="HTML")],
+            "Bad Request: can't parse entities: can't find end tag corresponding to start tag \"i\"",
+        ),
+        (
+            [{"type": "photo", "id": "p", "photo_url": "https://example.org/a.png"}],
+            "Bad Request: THUMB_URL_INVALID",
+        ),
+    ]
     for results, description in cases:
         assert (
             await bad(api, http, "answerInlineQuery", inline_query_id=inline_id, results=results)
             == description
         )
+    status, _ = await call(
+        api,
+        http,
+        "answerInlineQuery",
+        inline_query_id=inline_id,
+        results=[photo("p", caption="<b>Card</b>", parse_mode="HTML")],
+    )
+    assert status == 200
+    inline_id = api.register_inline_query(user.id)
     status, _ = await call(
         api, http, "answerInlineQuery", inline_query_id=inline_id, results=[article("a")]
     )
@@ -899,10 +998,12 @@ async def test_photo_upload_through_ptb(bot_api: BotFixture) -> None:
     api, app = bot_api
     user = api.private_user()
     await user.send("/start")
-    message = await app.bot.send_photo(user.id, b"\x89PNG" + b"0" * 100, caption="<b>Chart</b>")
+    picture = png(320, 200)
+    message = await app.bot.send_photo(user.id, picture, caption="<b>Chart</b>")
     assert message.caption == "Chart"
-    assert user.last_message.media is not None
-    assert user.last_message.media["file_size"] == 104
+    assert (message.photo[-1].width, message.photo[-1].file_size) == (320, len(picture))
+    again = await app.bot.send_photo(user.id, message.photo[-1].file_id)
+    assert again.photo == message.photo
 
 
 async def test_fallback_without_processing_tracking() -> None:

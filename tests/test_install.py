@@ -80,13 +80,19 @@ def test_the_wheel_ships_every_content_file(installed: Path) -> None:
     assert files_under(shipped) == files_under(installed.parent / "source" / "content")
 
 
+def test_the_wheel_ships_the_card_fonts_and_their_licence(installed: Path) -> None:
+    fonts = site_packages(installed) / "bot" / "cards" / "fonts"
+    assert files_under(fonts) == files_under(ROOT / "bot" / "cards" / "fonts")
+    assert "SIL OPEN FONT LICENSE Version 1.1" in (fonts / "OFL.txt").read_text("utf-8")
+
+
 def test_an_installed_bot_checks_its_content_from_another_folder(installed: Path) -> None:
     elsewhere = installed.parent / "elsewhere"
     elsewhere.mkdir()
     result = run(installed / "bin" / "ayerpoth", "content", "check", cwd=elsewhere)
     assert result.returncode == 0, result.stdout + result.stderr
     last = result.stdout.splitlines()[-1]
-    assert "content OK" in last
+    assert "content OK" in last  # picture cards too: laid out with the fonts in the wheel
     # the copy inside the installed package, not the checkout's content/
     assert str(site_packages(installed) / "bot" / "_content") in last, last
 

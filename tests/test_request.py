@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import socket
 from collections.abc import AsyncIterator, Callable
 
 import pytest
 from conftest import CONTENT, BotHarness, Clock
+from PIL import Image
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, InputFile
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TimedOut
 from telegram.request import HTTPXRequest
@@ -16,6 +18,15 @@ from bot.config import ConfigError, Settings
 from bot.fakeapi import FakeBotAPI
 from bot.request import AiohttpRequest
 from bot.workarounds import retry_delay
+
+
+def _png() -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (64, 48), "white").save(out, format="PNG")
+    return out.getvalue()
+
+
+PNG = _png()  # the fake Bot API takes only real pictures as photos
 
 
 async def bot_id(request: AiohttpRequest, url: str) -> object:
@@ -64,10 +75,10 @@ async def test_uploads_go_as_multipart(api: FakeBotAPI) -> None:
             caption="<i>ধাপ</i>",
             parse_mode="HTML",
         )
-        photo = await bot.send_photo(user.id, InputFile(b"\x89PNG fake", filename="a.png"))
+        photo = await bot.send_photo(user.id, InputFile(PNG, filename="a.png"))
     assert document.document is not None and document.document.file_name == "পরিকল্পনা.pdf"
     assert document.document.file_size == len(payload) and document.caption == "ধাপ"
-    assert photo.photo and photo.photo[0].file_size == len(b"\x89PNG fake")
+    assert photo.photo and photo.photo[-1].file_size == len(PNG)
     assert [m.kind for m in api.sent_to(user.id)] == ["document", "photo"]
 
 

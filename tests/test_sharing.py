@@ -81,7 +81,7 @@ async def test_share_button_text_finds_exactly_that_method(bot: BotHarness) -> N
     await user.press("সব পদ্ধতি")
     await user.press("YouTube")
     await user.press("এটা কী")
-    share = await user.press("শেয়ার")
+    share = await user.press("📤 শেয়ার")
     assert share.switch_inline_query is not None
     assert ids(await user.inline(share.switch_inline_query)) == ["youtube"]
     for language, person in (("bn", user), ("en", bot.user("Ann", language_code="en"))):

@@ -17,6 +17,7 @@ from bot.store import (
     MAX_PATHS,
     AddPathResult,
     AdminDraft,
+    CardFileKey,
     DeliveryStatus,
     SQLStore,
     open_store,
@@ -467,6 +468,23 @@ async def _rows_mentioning(store: SQLStore, user_id: int) -> dict[str, int]:
         if count := rows[0][0]:
             found[table] = count
     return found
+
+
+async def test_a_card_keeps_the_file_id_of_its_newest_drawing(store: SQLStore) -> None:
+    drawn = CardFileKey("method:youtube", "bn", "a" * 32)
+    redrawn = CardFileKey("method:youtube", "bn", "b" * 32)  # its content changed
+    english = CardFileKey("method:youtube", "en", "a" * 32)
+    assert await store.card_file_id(drawn) is None
+    await store.save_card_file_id(drawn, "file-1", now=NOW)
+    await store.save_card_file_id(english, "file-2", now=NOW)
+    await store.save_card_file_id(drawn, "file-1b", now=NOW)  # uploaded again: the newer id
+    assert await store.card_file_id(drawn) == "file-1b"
+    await store.save_card_file_id(redrawn, "file-3", now=LATER)
+    assert await store.card_file_id(drawn) is None  # never sent again: it shows old content
+    assert (await store.card_file_id(redrawn), await store.card_file_id(english)) == (
+        "file-3",
+        "file-2",
+    )
 
 
 async def test_stats(store: SQLStore) -> None:

@@ -58,6 +58,7 @@ async def test_first_tip_right_away_then_one_a_week_in_order(bot: BotHarness) ->
         "✅ ধাপ ১ শেষ করেছি",
         "🎬 YouTube ও ভিডিও এডিটিং",
         "🔕 টিপস বন্ধ করুন",
+        "🖼 ছবি হিসেবে শেয়ার",
     ]
 
 

@@ -27,7 +27,7 @@ from bot.content.model import (
     QuizQuestion,
     QuizText,
 )
-from bot.content.problems import ContentError
+from bot.content.problems import ContentError, Problem, source_line
 from bot.content.render import PAGE_LIMIT, SCREEN_WORDS, paginate, screen_words, to_bangla_digits
 
 __all__ = [
@@ -44,12 +44,14 @@ __all__ = [
     "Library",
     "Method",
     "Page",
+    "Problem",
     "QuizAnswer",
     "QuizQuestion",
     "QuizText",
     "check_content",
     "load_library",
     "paginate",
+    "source_line",
     "screen_words",
     "to_bangla_digits",
 ]

@@ -146,3 +146,14 @@ class Collector:
                 f"checked {value}: over {STALE_AFTER_MONTHS} months ago, verify the figures again",
             )
         return str(value)
+
+
+def source_line(root: Path, file: str, key: str, *, table: str | None = None, nth: int = 0) -> int:
+    """The line of `key` in a content file (a UI string's dotted key in ui.toml, or a key in
+    the nth `[[table]]`), for checks made after loading, such as the picture cards'."""
+    col = Collector(date.today())
+    path = root / file
+    col.read_toml(path)
+    if path.name == "ui.toml":
+        return col.ui_line(path, key)
+    return col.line(path, key, table=table, nth=nth)

@@ -379,26 +379,33 @@ class UserDriver(_ChatDriver):
                 else "the inline answer has no results"
             )
         result = answer.results[number - 1]
-        content = result.get("input_message_content") or {}
-        if "message_text" not in content:
-            raise AssertionError(f"the driver cannot post a {result.get('type')} result")
         target: _ChatDriver = chat or self
         if target.chat.type != "private":
             if target.chat.bot_status in ("left", "kicked"):
                 raise AssertionError(f"the bot is not in group {target.chat.id}")
             target.chat.members.setdefault(self.id, "member")
-        parsed = format_text(
-            content["message_text"], content.get("parse_mode"), content.get("entities")
-        )
+        if result.get("type") == "photo" and "photo_file_id" in result:  # a cached photo
+            kind, media = "photo", self.api.files.get("photo", result["photo_file_id"]).media
+            source, keys = result, ("caption", "caption_entities")
+            fields: dict[str, Any] = {"photo": media["sizes"]}
+        else:
+            content = result.get("input_message_content") or {}
+            if "message_text" not in content:
+                raise AssertionError(f"the driver cannot post a {result.get('type')} result")
+            kind, media = "text", None
+            source, keys = {**content, "caption": content["message_text"]}, ("text", "entities")
+            fields = {}
+        raw = str(source.get("caption") or "")
+        mode = source.get("parse_mode")
+        is_html = str(mode or "").lower() == "html"
+        parsed = format_text(raw, mode, source.get(keys[1]), caption=kind != "text")
         markup = result.get("reply_markup")
-        fields: dict[str, Any] = {"text": parsed.plain, "via_bot": self.api.bot_user}
+        fields.update({keys[0]: parsed.plain, "via_bot": self.api.bot_user})
         if parsed.entities:
-            fields["entities"] = parsed.entities
+            fields[keys[1]] = parsed.entities
         if markup:
             fields["reply_markup"] = markup
         sent = target._message(self.user, **fields)
-        raw = str(content["message_text"])
-        is_html = str(content.get("parse_mode") or "").lower() == "html"
         posted = BotMessage(
             chat_id=target.chat.id,
             message_id=sent["message_id"],
@@ -407,6 +414,8 @@ class UserDriver(_ChatDriver):
             entities=parsed.entities,
             reply_markup=markup,
             date=sent["date"],
+            kind=kind,
+            media=media,
         )
         return await target._send_updates([("message", sent)], timeout, posted=posted)
 

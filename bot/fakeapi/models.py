@@ -136,8 +136,16 @@ class BotMessage:
         """The message as a person would read it in a terminal, buttons numbered from 1."""
         parts = []
         if self.media is not None:
-            name = self.media.get("file_name") or self.kind
-            parts.append(f"[{self.kind}: {name}, {self.media.get('file_size', '?')} bytes]")
+            if self.kind == "photo":
+                largest = self.media["sizes"][-1]
+                name = f"{largest['width']}×{largest['height']}"
+                size = largest.get("file_size", "?")
+            else:
+                name, size = (
+                    self.media.get("file_name") or self.kind,
+                    self.media.get("file_size", "?"),
+                )
+            parts.append(f"[{self.kind}: {name}, {size} bytes]")
         if self.html:
             parts.append(html_to_terminal(self.html, ansi=ansi))
         number = 0
@@ -165,7 +173,7 @@ class BotMessage:
             text_key, entities_key = ("caption", "caption_entities")
             assert self.media is not None
             if self.kind == "photo":
-                message["photo"] = [self.media]
+                message["photo"] = self.media["sizes"]
             else:
                 message[self.kind] = self.media
         if self.text:
@@ -229,6 +237,26 @@ class InlineAnswer:
 
     def texts(self) -> list[str]:
         return [article["text"] for article in self.articles]
+
+    @property
+    def photos(self) -> list[dict[str, Any]]:
+        """Photo results: their file_id and caption, as plain text and as HTML."""
+        out = []
+        for result in self.results:
+            if result.get("type") != "photo":
+                continue
+            raw = str(result.get("caption", ""))
+            is_html = str(result.get("parse_mode") or "").lower() == "html"
+            out.append(
+                {
+                    "id": result.get("id"),
+                    "file_id": result.get("photo_file_id"),
+                    "html": raw if is_html else plain_html(raw),
+                    "caption": parse_html(raw).stripped().plain if is_html else raw.strip(),
+                    "reply_markup": result.get("reply_markup"),
+                }
+            )
+        return out
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ import aiohttp
 from aiohttp import web
 
 from bot.fakeapi.driver import ChannelDriver, GroupDriver, Reply, UserDriver
+from bot.fakeapi.files import FileStore
 from bot.fakeapi.models import (
     ApiError,
     BotMessage,
@@ -37,6 +38,7 @@ from bot.fakeapi.models import (
     plain_html,
 )
 from bot.fakeapi.validation import (
+    WRONG_FILE,
     bad_request,
     format_text,
     validate_commands,
@@ -246,7 +248,8 @@ class FakeBotAPI:
         self._user_ids = itertools.count(10_000_001)
         self._group_ids = itertools.count(1)
         self._query_ids = itertools.count(1)
-        self._file_ids = itertools.count(1)
+        #: Every file uploaded, by each of its file_ids (a send by file_id must name one).
+        self.files = FileStore()
         self._callback_queries: dict[str, _Query] = {}
         self._inline_queries: dict[str, _Query] = {}
         self._scripted: list[_ScriptedFault] = []
@@ -1008,6 +1011,8 @@ class FakeBotAPI:
         return await self._send_media(params, "document")
 
     async def _send_media(self, params: Params, kind: str) -> dict[str, Any]:
+        """sendPhoto / sendDocument: a multipart upload (a new file_id) or a file_id this fake
+        issued; anything else is refused as Telegram refuses an id it does not know."""
         chat = self._writable_chat(params)
         upload = params.get(kind)
         if isinstance(upload, str) and upload.startswith("attach://"):
@@ -1023,22 +1028,15 @@ class FakeBotAPI:
         markup = params.get("reply_markup")
         validate_reply_markup(markup)
         self._check_reply_to(chat, params)
-        self._throttle(chat)
-        number = next(self._file_ids)
-        media: dict[str, Any] = {
-            "file_id": f"fake-{kind}-{number}",
-            "file_unique_id": f"u{kind}{number}",
-        }
         if isinstance(upload, dict):
-            media["file_size"] = upload["size"]
-            media["file_name"] = upload["filename"]
+            stored = self.files.upload(kind, upload)
+        elif str(upload).startswith(("http://", "https://")):
+            raise bad_request(f"{WRONG_FILE} (the fake Bot API fetches no URLs)")
         else:
-            media["remote"] = upload
-        if kind == "photo":
-            media.update(width=1280, height=720)
-            media.pop("file_name", None)
+            stored = self.files.get(kind, str(upload))
+        self._throttle(chat)
         return self._new_message(
-            chat, _html_of(params, "caption"), parsed, markup, kind=kind, media=media
+            chat, _html_of(params, "caption"), parsed, markup, kind=kind, media=stored.media
         )
 
     async def _edit_message_text(self, params: Params) -> dict[str, Any]:
@@ -1141,7 +1139,9 @@ class FakeBotAPI:
         query = self._inline_queries.get(query_id)
         if query is None or query.answered:
             raise bad_request(_QUERY_TOO_OLD)
-        results = validate_inline_results(params.get("results"))
+        results = validate_inline_results(
+            params.get("results"), known_photo=lambda file_id: self.files.knows("photo", file_id)
+        )
         cache_time = params.get("cache_time")
         query.answered = True
         answer = InlineAnswer(
@@ -1316,7 +1316,7 @@ async def _read_params(request: web.Request) -> Params:
     """Read query, JSON, urlencoded or multipart parameters into one dict.
 
     Form values that Telegram treats as JSON objects (reply_markup, entities, ...) are decoded;
-    uploaded files become ``{"filename", "size", "content_type"}`` descriptors.
+    uploaded files become ``{"filename", "size", "content_type", "data"}`` descriptors.
     """
     params: Params = dict(request.query)
     if request.method == "POST" and request.can_read_body:
@@ -1337,6 +1337,7 @@ async def _read_params(request: web.Request) -> Params:
                         "filename": value.filename,
                         "size": len(data),
                         "content_type": value.content_type,
+                        "data": data,
                     }
                 else:
                     params[key] = value

@@ -8,6 +8,7 @@ in production.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -17,6 +18,7 @@ from bot.telegram_html import ParsedText, TelegramHTMLError, parse_html, utf16_l
 __all__ = [
     "MAX_CAPTION",
     "MAX_TEXT",
+    "WRONG_FILE",
     "format_text",
     "validate_commands",
     "validate_inline_results",
@@ -24,6 +26,7 @@ __all__ = [
     "validate_reply_markup",
 ]
 
+WRONG_FILE = "wrong file identifier/HTTP URL specified"  # a file_id Telegram never issued
 MAX_TEXT = 4096
 MAX_CAPTION = 1024
 MAX_BUTTONS = 100
@@ -199,8 +202,11 @@ def _validate_inline_button(button: object) -> None:
             raise bad_request("COPY_TEXT_INVALID")
 
 
-def validate_inline_results(results: object) -> list[dict[str, Any]]:
-    """Check answerInlineQuery results: count, ids, types and each article's message."""
+def validate_inline_results(
+    results: object, *, known_photo: Callable[[object], bool] = lambda file_id: False
+) -> list[dict[str, Any]]:
+    """Check answerInlineQuery results: count, ids, types, each article's message and each
+    photo's file (a cached photo names a file_id `known_photo` knows) and caption."""
     if not isinstance(results, list):
         raise bad_request("can't parse inline query results JSON object")
     if len(results) > 50:
@@ -227,7 +233,30 @@ def validate_inline_results(results: object) -> list[dict[str, Any]]:
             format_text(
                 content.get("message_text"), content.get("parse_mode"), content.get("entities")
             )
+        if result["type"] == "photo":
+            _validate_photo_result(result, known_photo)
     return results
+
+
+def _validate_photo_result(result: dict[str, Any], known_photo: Callable[[object], bool]) -> None:
+    if "photo_file_id" in result:  # InlineQueryResultCachedPhoto
+        if not known_photo(result["photo_file_id"]):
+            raise bad_request(WRONG_FILE)
+    elif not _valid_url(result.get("photo_url"), allow_tg=False):
+        raise bad_request("PHOTO_URL_INVALID")
+    elif not _valid_url(result.get("thumbnail_url"), allow_tg=False):
+        raise bad_request("THUMB_URL_INVALID")
+    format_text(
+        result.get("caption"),
+        result.get("parse_mode"),
+        result.get("caption_entities"),
+        caption=True,
+    )
+    content = result.get("input_message_content")
+    if content is not None:
+        if not isinstance(content, dict) or "message_text" not in content:
+            raise bad_request("can't parse input message content JSON object")
+        format_text(content.get("message_text"), content.get("parse_mode"), content.get("entities"))
 
 
 def validate_language_code(language_code: object) -> str:

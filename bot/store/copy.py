@@ -26,6 +26,7 @@ TABLES = (
     "unanswered",
     "admin_drafts",
     "held_updates",
+    "card_files",  # file_ids are the bot's (its token's), whatever the database
 )
 # Tables whose id PostgreSQL makes (an identity column): copied ids must move its counter on.
 _GENERATED_IDS = frozenset({"deliveries", "broadcasts", "held_updates"})

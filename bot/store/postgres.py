@@ -137,6 +137,17 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             data TEXT NOT NULL
         )""",
     ),
+    # v2: picture cards Telegram already has (bot.cards): sent again by file_id, no upload.
+    (
+        """CREATE TABLE card_files (
+            card TEXT NOT NULL,
+            language TEXT NOT NULL,
+            digest TEXT NOT NULL,
+            file_id TEXT NOT NULL,
+            uploaded_at BIGINT NOT NULL,
+            PRIMARY KEY (card, language, digest)
+        )""",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 _MIGRATION_LOCK = 0x61796572  # "ayer": the advisory lock that makes concurrent starts take turns

@@ -15,6 +15,7 @@ from bot.store.records import (
     AdminDraft,
     Broadcast,
     BroadcastClaim,
+    CardFileKey,
     DeliveryStatus,
     Group,
     LeaseResult,
@@ -152,8 +153,24 @@ class RuntimeStore(Protocol):
     async def take_send_tokens(self, slot: int, wanted: int, *, limit: int) -> int: ...
 
 
+class CardStore(Protocol):
+    """Picture cards Telegram already has (bot.cards): their file_id, to send again with no
+    upload. Not user data: no one's export or forget touches it."""
+
+    async def card_file_id(self, key: CardFileKey) -> str | None: ...
+    async def save_card_file_id(self, key: CardFileKey, file_id: str, *, now: datetime) -> None: ...
+
+
 class Store(
-    UserStore, PathStore, TipStore, BroadcastStore, GroupStore, AccountStore, RuntimeStore, Protocol
+    UserStore,
+    PathStore,
+    TipStore,
+    BroadcastStore,
+    GroupStore,
+    AccountStore,
+    RuntimeStore,
+    CardStore,
+    Protocol,
 ):
     backend: str  # "sqlite" or "postgresql"
 

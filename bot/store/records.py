@@ -161,3 +161,13 @@ class LeaseResult:
     held: bool  # the asker holds it now, until `expires_at`
     holder: str | None  # who holds it now (the asker or another process)
     taken_over_from: str | None = None  # a previous holder whose lease had run out
+
+
+@dataclass(frozen=True, slots=True)
+class CardFileKey:
+    """A picture card as Telegram has it: which card, in which language, drawn from which
+    content (its hash). A content change gives a new digest, so an old upload is never reused."""
+
+    card: str
+    language: str
+    digest: str

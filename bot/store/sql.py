@@ -33,6 +33,7 @@ from bot.store.records import (
     AdminDraft,
     Broadcast,
     BroadcastClaim,
+    CardFileKey,
     DeliveryStatus,
     Group,
     LeaseResult,
@@ -867,6 +868,39 @@ class SQLStore:
             tips_sent=int(tips[0][0]),
             groups=int(groups[0][0]),
         )
+
+    # picture cards
+
+    async def card_file_id(self, key: CardFileKey) -> str | None:
+        rows = await self._db.read(
+            """SELECT file_id FROM card_files
+            WHERE card = :card AND language = :language AND digest = :digest""",
+            {"card": key.card, "language": key.language, "digest": key.digest},
+        )
+        return str(rows[0][0]) if rows else None
+
+    async def save_card_file_id(self, key: CardFileKey, file_id: str, *, now: datetime) -> None:
+        """Keep the file_id of this drawing of the card; uploads of its older drawings go."""
+        params = {
+            "card": key.card,
+            "language": key.language,
+            "digest": key.digest,
+            "file_id": file_id,
+            "now": _ts(now),
+        }
+        async with self._db.transaction() as tx:
+            await tx.execute(
+                """DELETE FROM card_files WHERE card = :card AND language = :language
+                AND digest <> :digest""",
+                params,
+            )
+            await tx.execute(
+                """INSERT INTO card_files (card, language, digest, file_id, uploaded_at)
+                VALUES (:card, :language, :digest, :file_id, :now)
+                ON CONFLICT (card, language, digest) DO UPDATE SET
+                    file_id = excluded.file_id, uploaded_at = excluded.uploaded_at""",
+                params,
+            )
 
     # what the running processes share
 

@@ -168,6 +168,17 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "DROP TABLE persist_blobs",
         "DROP TABLE persist_conversations",
     ),
+    # v6: picture cards Telegram already has (bot.cards): sent again by file_id, no upload.
+    (
+        """CREATE TABLE card_files (
+            card TEXT NOT NULL,
+            language TEXT NOT NULL,
+            digest TEXT NOT NULL,
+            file_id TEXT NOT NULL,
+            uploaded_at INTEGER NOT NULL,
+            PRIMARY KEY (card, language, digest)
+        ) STRICT""",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
