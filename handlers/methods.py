@@ -124,9 +124,7 @@ async def section_screen(
         more = [
             section_button(ctx, method_id, s, origin) for s in ("platforms", "mistakes", "tips")
         ]
-        share_image = button(
-            ctx.t("btn.share_image"), callbacks.ShareMethodImage(method_id).pack()
-        )
+        share_image = button(ctx.t("btn.share_image"), callbacks.ShareMethodImage(method_id).pack())
         rows += pairs([*more, share_button(ctx.t("btn.share"), method.button), share_image])
     rows.append(nav_row(ctx, callbacks.Card(method_id, origin).pack()))
     return text, rows

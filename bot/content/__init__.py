@@ -51,7 +51,7 @@ __all__ = [
     "check_content",
     "load_library",
     "paginate",
-    "source_line",
     "screen_words",
+    "source_line",
     "to_bangla_digits",
 ]
