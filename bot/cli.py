@@ -148,7 +148,7 @@ def run_bot(settings: Settings) -> int:
         print(NO_TOKEN, file=sys.stderr)
         return 2
     setup_logging(settings.log_level, settings.secrets())
-    from bot.app import build_application, serve
+    from bot.app import build_application, run_event_loop, serve
     from bot.store import open_store
     from bot.workarounds import shorten_gil_switch_interval
 
@@ -170,5 +170,5 @@ def run_bot(settings: Settings) -> int:
             raise
         await serve(application)
 
-    asyncio.run(run())
+    run_event_loop(run())
     return 0

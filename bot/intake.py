@@ -130,13 +130,17 @@ class Inbox:
         elif update_id in self._seen_replayed or update_id in self._raw:
             return False  # fetched again after a stop that could not confirm it: handled already
         try:
-            update = Update.de_json(raw, self._application.bot)
+            update = Update.de_json(_as_read_by_ptb(raw), self._application.bot)
         except Exception as exc:
             self._skip(raw, update_id, _describe_error(exc))
             return False
         self._raw[update_id] = raw
         self._application.update_queue.put_nowait(update)
         return True
+
+    def raw(self, update_id: int) -> dict[str, Any] | None:
+        """The JSON Telegram sent for an update in hand, all of it (see _as_read_by_ptb)."""
+        return self._raw.get(update_id)
 
     def _skip(self, raw: object, update_id: int | None, reason: str) -> None:
         self.skipped += 1
@@ -233,6 +237,26 @@ class Inbox:
         if self.outbox is not None:
             await self.outbox.hand_back(ids)
         return left
+
+
+# What PTB is not given of a tapped message (the raw update keeps them): see _as_read_by_ptb.
+_UNREAD_OF_TAPPED = ("reply_markup", "entities")
+
+
+def _as_read_by_ptb(raw: dict[str, Any]) -> dict[str, Any]:
+    """The update as PTB reads it: a tapped message without its keyboard and text entities.
+
+    PTB builds an object per button and per entity, half of the CPU of reading a tap
+    (docs/performance.md), and only one thing reads them: bot.ui's check whether the message
+    shows a screen already, which takes them from `Inbox.raw`. So in handlers
+    `query.message.reply_markup` is None and `query.message.entities` is empty.
+    """
+    query = raw.get("callback_query")
+    message = query.get("message") if isinstance(query, dict) else None
+    if not isinstance(message, dict) or not any(key in message for key in _UNREAD_OF_TAPPED):
+        return raw
+    message = {key: value for key, value in message.items() if key not in _UNREAD_OF_TAPPED}
+    return {**raw, "callback_query": {**query, "message": message}}  # type: ignore[dict-item]
 
 
 class LedgerProcessor(BaseUpdateProcessor):

@@ -9,7 +9,6 @@ from typing import Any
 from telegram import (
     InlineKeyboardButton,
     InlineKeyboardMarkup,
-    LinkPreviewOptions,
     MaybeInaccessibleMessage,
     Message,
     Update,
@@ -18,11 +17,10 @@ from telegram.helpers import create_deep_linked_url
 
 from bot import callbacks
 from bot.context import AppContext
+from bot.fastcalls import answer_callback, edit_text, keyboard_dict
 from bot.telegram_html import TelegramHTMLError, parse_html
-from bot.workarounds import edit_message_text
 
 Row = Sequence[InlineKeyboardButton]
-NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
 
 
 # Buttons and keyboards are immutable and the same few hundred recur on every tap: each is built
@@ -63,12 +61,6 @@ def keyboard(rows: Iterable[Row]) -> InlineKeyboardMarkup:
 @lru_cache(maxsize=4096)
 def _keyboard(rows: tuple[tuple[InlineKeyboardButton, ...], ...]) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup(rows)
-
-
-@lru_cache(maxsize=4096)
-def _markup_json(markup: InlineKeyboardMarkup) -> dict[str, object]:
-    """The markup as Telegram's JSON; shared between calls, so never changed."""
-    return markup.to_dict()
 
 
 def pairs(buttons: Sequence[InlineKeyboardButton]) -> list[Row]:
@@ -113,7 +105,9 @@ async def answer(
     if text is None and ctx.notice is not None:
         text, alert = ctx.notice, ctx.notice_alert
     # UI strings are HTML (names escaped); a callback answer is shown as plain text.
-    send = query.answer(parse_html(text).plain if text else None, show_alert=alert)
+    send = answer_callback(
+        ctx.bot, query.id, parse_html(text).plain if text else None, show_alert=alert
+    )
     ctx.services.outbox.post(update, ctx, send, apology=apology)
 
 
@@ -131,7 +125,7 @@ async def show(
         fingerprint = hash((text, markup))
         seen = _version(query.message)
         screens = ctx.services.screens
-        if _already_shown(query.message, text, markup) or screens.shows(key, fingerprint, seen):
+        if _already_shown(ctx, update, text, markup) or screens.shows(key, fingerprint, seen):
             # A second tap on the same button (or one in flight with the tap that drew this
             # screen, or whose edit still waits in the outbox): Telegram would refuse the edit.
             return
@@ -157,8 +151,9 @@ async def _edit_screen(
     """The posted edit: tells `ShownScreens` how it went (only a success keeps the screen)."""
     ok = False
     try:
-        reply_markup = _markup_json(markup) if markup else None
-        await edit_message_text(ctx.bot, key[0], key[1], text, reply_markup)
+        # bot.fastcalls writes the call itself: parsing Telegram's reply was a tenth of the CPU
+        # per tap, PTB's request machinery another eighth (docs/performance.md).
+        await edit_text(ctx.bot, key[0], key[1], text, markup)
         ok = True
     finally:
         ctx.services.screens.edited(key, edit, ok=ok)
@@ -171,15 +166,28 @@ def _version(message: MaybeInaccessibleMessage) -> object:
     return (message.edit_date, message.text)
 
 
-def _already_shown(message: MaybeInaccessibleMessage, text: str, markup: object) -> bool:
-    """Whether the message shows exactly this screen: same text, formatting and buttons."""
-    if not isinstance(message, Message) or message.reply_markup != markup:
+def _already_shown(
+    ctx: AppContext, update: Update, text: str, markup: InlineKeyboardMarkup | None
+) -> bool:
+    """Whether the tapped message shows exactly this screen: same text, formatting and buttons.
+
+    Its buttons and formatting are read from the JSON Telegram sent (`Inbox.raw`; PTB is not
+    given them, see bot.intake). Should that be missing, the answer is no: the edit is sent,
+    and Telegram's "not modified" is ignored (bot.outbox).
+    """
+    query = update.callback_query
+    message = query.message if query is not None else None
+    raw = ctx.services.inbox.raw(update.update_id)
+    if not isinstance(message, Message) or raw is None:
+        return False
+    tapped = raw["callback_query"]["message"]
+    if tapped.get("reply_markup") != (keyboard_dict(markup) if markup is not None else None):
         return False
     try:
         parsed = parse_html(text).stripped()
     except TelegramHTMLError:
         return False
-    shown = {(e.type, e.offset, e.length) for e in message.entities}
+    shown = {(e["type"], e["offset"], e["length"]) for e in tapped.get("entities", ())}
     return message.text == parsed.plain and shown == {
         (e["type"], e["offset"], e["length"]) for e in parsed.entities
     }

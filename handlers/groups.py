@@ -79,12 +79,11 @@ async def show_methods(update: Update, ctx: AppContext) -> None:
 
 async def card(update: Update, ctx: AppContext, data: callbacks.GroupCard) -> None:
     """The compact card, edited into the list message so the group's chat stays short."""
-    method = ctx.library.method(ctx.lang, data.method)
     rows = [
         [open_in_bot(ctx, ctx.t("btn.open_card"), data.method)],
         [button(ctx.t("btn.back"), callbacks.GROUP_LIST.pack())],
     ]
-    await show(update, ctx, ctx.library.render(ctx.lang, "card.j2", m=method), keyboard(rows))
+    await show(update, ctx, ctx.library.card(ctx.lang, data.method), keyboard(rows))
 
 
 async def removed_method(update: Update, ctx: AppContext) -> None:

@@ -55,9 +55,7 @@ def article(ctx: AppContext, method_id: str) -> InlineQueryResultArticle:
         id=f"{method_id}.{ctx.lang}",
         title=f"{method.emoji} {method.title}",
         description=method.summary,
-        input_message_content=InputTextMessageContent(
-            ctx.library.render(ctx.lang, "card.j2", m=method)
-        ),
+        input_message_content=InputTextMessageContent(ctx.library.card(ctx.lang, method_id)),
         reply_markup=keyboard([[open_in_bot(ctx, ctx.t("btn.open_card"), method_id)]]),
     )
 

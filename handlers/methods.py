@@ -62,7 +62,7 @@ async def card_screen(
         if chosen
         else button(ctx.t("btn.choose"), callbacks.Choose(method_id, origin).pack())
     )
-    text = ctx.library.render(ctx.lang, "card.j2", m=ctx.library.method(ctx.lang, method_id))
+    text = ctx.library.card(ctx.lang, method_id)
     rows = [
         [
             section_button(ctx, method_id, "what", origin),

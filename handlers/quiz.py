@@ -47,6 +47,10 @@ class Result:
 
 def recommend(library: Library, choices: str) -> Result:
     """The best-fitting methods for a full set of answers (one digit per question)."""
+    return library.made_once(("quiz", choices), lambda: _recommend(library, choices))
+
+
+def _recommend(library: Library, choices: str) -> Result:
     questions = library.quiz_questions
     picked = [q.answers[int(digit)] for q, digit in zip(questions, choices, strict=True)]
     lacks = frozenset().union(*(a.lacks for a in picked))
@@ -120,14 +124,17 @@ async def show_question(update: Update, ctx: AppContext, choices: str) -> None:
     lib = ctx.library
     quiz = lib.quiz_text(ctx.lang)
     question = lib.quiz_questions[len(choices)]
-    text = lib.render(
-        ctx.lang,
-        "quiz_question.j2",
-        quiz=quiz,
-        first=not choices,
-        n=len(choices) + 1,
-        total=len(lib.quiz_questions),
-        text=quiz.questions[question.id],
+    text = lib.made_once(
+        ("quiz_question", ctx.lang, len(choices)),
+        lambda: lib.render(
+            ctx.lang,
+            "quiz_question.j2",
+            quiz=quiz,
+            first=not choices,
+            n=len(choices) + 1,
+            total=len(lib.quiz_questions),
+            text=quiz.questions[question.id],
+        ),
     )
     rows = [
         [button(quiz.labels[question.id, a.id], callbacks.Quiz(choices + str(i)).pack())]
@@ -138,6 +145,12 @@ async def show_question(update: Update, ctx: AppContext, choices: str) -> None:
 
 
 def result_text(library: Library, language: str, result: Result) -> str:
+    return library.made_once(
+        ("quiz_result", language, result), lambda: _render_result(library, language, result)
+    )
+
+
+def _render_result(library: Library, language: str, result: Result) -> str:
     quiz = library.quiz_text(language)
     picks = [
         {

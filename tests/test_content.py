@@ -232,3 +232,20 @@ def test_a_screen_over_its_word_limit_is_a_problem_naming_file_and_key(
         p.startswith("content/en/methods/youtube.toml:") and "card:" in p and "at most 90" in p
         for p in problems
     ), problems
+
+
+def test_screens_made_from_content_alone_are_made_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A card or a section's pages are rendered on first use only, and the same as a render;
+    the ticked steps are part of what a checklist is kept by."""
+    library = load_library(CONTENT)
+    card = library.card("bn", "youtube")
+    assert card == library.render("bn", "card.j2", m=library.method("bn", "youtube"))
+    none_done = library.section_pages("en", "youtube", "steps")
+    first_done = library.section_pages("en", "youtube", "steps", done=frozenset({0}))
+    assert none_done != first_done and first_done[0].count("✅") == 1
+    english = library.card("en", "youtube")
+    assert english != card  # each language its own
+    monkeypatch.setattr(library, "render", lambda *a, **k: pytest.fail("rendered again"))
+    assert library.card("bn", "youtube") is card
+    assert library.section_pages("en", "youtube", "steps", done=frozenset({0})) is first_done
+    assert library.card("en", "youtube") is english

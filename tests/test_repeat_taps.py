@@ -345,3 +345,18 @@ async def test_a_message_another_worker_edited_since_is_edited_again(bot: BotHar
     reply = await user.press_data(data, menu.message_id)
     assert reply.edits, f"the tap was answered but the message left as it was: {reply.describe()}"
     assert "ফ্রিল্যান্সিং" in " ".join(user.last_message.button_texts())
+
+
+async def test_a_tap_on_the_screen_it_leads_to_sends_no_edit_even_after_a_restart(
+    bot: BotHarness,
+) -> None:
+    """The bot remembers the screens it drew only while it runs; after a restart it reads what
+    the tapped message shows (its keyboard from the raw update, bot.intake) and sends no edit
+    Telegram would refuse as "not modified" (bot_against_fake asserts none was refused)."""
+    user = bot.user("Rahim")
+    await user.send("/start")
+    listing = (await user.press("সব পদ্ধতি")).last
+    await bot.restart()
+    again = await user.press_data("list:all", listing.message_id)  # a late second tap
+    assert again.callback_answer is not None and not again.edits
+    assert [c.method for c in bot.api.calls[-1:]] == ["answerCallbackQuery"]

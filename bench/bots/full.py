@@ -1,4 +1,5 @@
-"""The full bot (store, templates, persistence, job queue) exactly as `ayerpoth run` builds it.
+"""The full bot (store, templates, persistence, job queue) exactly as `ayerpoth run` builds and
+runs it (uvloop, the collector settled after start-up).
 
 `--limiter single` swaps in PTB's AIORateLimiter, the bot's limiter before issue 8, to show what
 one shared 30/s bucket does to replies while tips go out. HTTP_BACKEND picks the HTTP backend.
@@ -7,13 +8,12 @@ one shared 30/s bucket does to replies while tips go out. HTTP_BACKEND picks the
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 from typing import Any
 
 from telegram.ext import AIORateLimiter
 
-from bot.app import build_application, serve
+from bot.app import build_application, run_event_loop, serve
 from bot.config import Settings
 from bot.content import load_library
 from bot.logs import setup_logging
@@ -45,7 +45,7 @@ def main() -> None:
             application.bot._rate_limiter = SingleBucket(max_retries=3)
         await serve(application)  # as `ayerpoth run`: until SIGTERM
 
-    asyncio.run(run())
+    run_event_loop(run())  # as `ayerpoth run`: uvloop
 
 
 if __name__ == "__main__":

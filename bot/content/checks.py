@@ -194,9 +194,7 @@ def check_rendering(col: Collector, root: Path, library: Library) -> None:
                     advice=f"shorten the first screen's texts (words: {sizes})",
                 )
                 for section in SECTIONS:
-                    pages = library.section_pages(
-                        language, method_id, section, done=frozenset(), page_no=0
-                    )
+                    pages = library.section_pages(language, method_id, section)
                     key = SECTION_KEYS[section]
                     for n, text in enumerate(pages, 1):
                         check(
