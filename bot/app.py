@@ -39,13 +39,13 @@ from bot.errors import error_handler, send_failed
 from bot.fastcalls import NO_PREVIEW
 from bot.guard import GUARD_GROUP, guard
 from bot.intake import HANDLER_GRACE, STOP_BOUND, Inbox, LedgerProcessor, Poller, WebhookServer
-from bot.leader import RENEW_SECONDS, Leadership
+from bot.leader import Leadership
 from bot.outbox import Outbox
+from bot.outbox.dispatcher import Dispatcher
 from bot.ratelimit import ClusterBudget, LaneRateLimiter
 from bot.request import build_requests
 from bot.search import on_search_thread
 from bot.store import Store, StoreError
-from bot.tips import JOB_NAME, Dispatcher
 from handlers import (
     account,
     admin,
@@ -59,7 +59,7 @@ from handlers import (
     methods,
     mypath,
     quiz,
-    tips,
+    subscriptions,
 )
 
 log = logging.getLogger(__name__)
@@ -126,9 +126,11 @@ def build_application(
     application: BotApplication = builder.build()
     inbox.attach(application)
     leadership = Leadership(store, settings.worker_id, clock, exclusive=store.backend == "sqlite")
-    application.bot_data.services = Services(
+    services = Services(
         settings, library, store, pictures, leadership, clock, inbox=inbox, outbox=outbox
     )
+    services.dispatcher = Dispatcher(services, subscriptions.tip_screen)
+    application.bot_data.services = services
     register_handlers(application)
     return application
 
@@ -142,7 +144,8 @@ def register_handlers(application: BotApplication) -> None:
     )
     # groups first: in a group it answers every button, so private screens never show there.
     for module in (
-        groups, inline, menu, methods, answers, quiz, mypath, tips, cards, account, language,
+        groups, inline, menu, methods, answers, quiz, mypath, subscriptions, cards, account,
+        language,
     ):  # fmt: skip
         application.add_handlers(module.handlers())
     application.add_handlers(admin.handlers(application.bot_data.services.settings.admin_ids))
@@ -181,41 +184,18 @@ async def _post_init(application: BotApplication) -> None:
     services.in_background(on_search_thread(lambda: services.library.search))
     await publish_commands(application, services.library, services.settings.default_language)
     assert application.job_queue is not None
-    dispatcher = Dispatcher(services)
     # Leadership first: the runs below send only from the process that holds it (bot.leader).
     # Taking it over frees the claims of a process that died mid-dispatch: sent now.
     await services.leadership.start()
     if services.store.backend != "sqlite":  # one process per SQLite file: it keeps the lease
-        services.in_background(_keep_leadership(application, dispatcher))
-    application.job_queue.run_repeating(
-        dispatcher,
-        interval=services.settings.tip_check_seconds,
-        name=JOB_NAME,
-        job_kwargs={"max_instances": 2},  # the second only nudges a run in progress
-    )
-    # PTB's first=0 does not run a repeating job at start-up (APScheduler skips to the next
-    # interval), so tips that fell due while the bot was down get their own run now.
-    application.job_queue.run_once(
-        dispatcher, 0, name=f"{JOB_NAME}-now", job_kwargs={"misfire_grace_time": None}
-    )
+        services.in_background(services.dispatcher.keep_leadership(application.bot))
+    services.dispatcher.start(application.job_queue)
     # Cached pictures nobody used for a week go; with CARD_UPLOAD_CHAT_ID, the method cards
     # Telegram does not have yet are uploaded there, for inline answers.
     services.in_background(asyncio.to_thread(services.cards.prune))
     if (upload_chat := services.settings.card_upload_chat_id) is not None:
         services.in_background(services.cards.upload_ahead(application.bot, upload_chat))
     log.info("bot @%s ready", application.bot.username)
-
-
-async def _keep_leadership(application: BotApplication, dispatcher: Dispatcher) -> None:
-    """Renew (or take) the dispatcher lease every RENEW_SECONDS, on a task of its own so a busy
-    loop delays it rather than skips it. The leader also looks for due messages at every
-    renewal (in the background: a long run must not hold renewals up), so a tip or broadcast
-    queued through another process goes out within a second or two."""
-    services = application.bot_data.services
-    while True:
-        await asyncio.sleep(RENEW_SECONDS)
-        if await services.leadership.renew():
-            services.in_background(dispatcher.tick(application.bot))
 
 
 async def _post_shutdown(application: BotApplication) -> None:

@@ -26,7 +26,6 @@ from bot.callbacks import StaleButton, on_tap
 from bot.context import AppContext
 from bot.languages import LANGUAGE_NAMES
 from bot.store import AdminDraft
-from bot.tips import dispatch_soon
 from bot.ui import button, keyboard, post, show
 
 AUDIENCES = {"all": None, "bn": "bn", "en": "en"}
@@ -122,7 +121,7 @@ async def confirm(update: Update, ctx: AppContext, data: callbacks.Broadcast) ->
             include_unset_language=language == ctx.services.settings.default_language,
             draft=draft,
         )
-        dispatch_soon(ctx.job_queue)
+        ctx.services.dispatcher.soon()
     if text is not None:  # this draft is settled either way
         await store.set_admin_draft(admin, None)
     if broadcast_id is None:

@@ -1,6 +1,7 @@
 """Weekly tips: subscribe (from a card, My path or /subscribe), see and change them, stop them.
 
-The sending itself is bot/tips.py's dispatcher; here the user only changes what the store says.
+The sending itself is the dispatcher's (bot/outbox/dispatcher.py); here the user only changes what
+the store says, and the tip screen the dispatcher sends is drawn (`tip_screen`).
 Re-subscribing resumes where the user left off; a finished path starts again from week one.
 """
 
@@ -9,18 +10,70 @@ from __future__ import annotations
 from datetime import datetime
 
 from babel.dates import get_day_names
-from telegram import Update
+from telegram import InlineKeyboardMarkup, Update
 from telegram.ext import BaseHandler, CommandHandler, filters
 
 from bot import callbacks
 from bot.callbacks import on_tap
+from bot.content import Library
 from bot.context import AppContext
-from bot.store import AddPathResult, Subscription
-from bot.tips import dispatch_soon, next_slot, next_tip_due
+from bot.outbox.schedule import next_slot, next_tip_due
+from bot.store import AddPathResult, Subscription, TipClaim
 from bot.ui import answer, button, keyboard, label, nav_row, pairs, show
 
 WEEK_ORDER = (5, 6, 0, 1, 2, 3, 4)  # Saturday first, as the week runs in Bangladesh
 HOURS = (7, 9, 12, 15, 18, 20, 21, 22)
+
+
+def tip_message(
+    library: Library, language: str, method_id: str, index: int, *, next_step: int | None = 0
+) -> tuple[str, InlineKeyboardMarkup]:
+    """Tip number `index` of a method, with its buttons; the last one also offers another path.
+
+    `next_step` is the first step of the path not done yet (None: all are done): its "I did
+    step n" button ticks that step, however often it is tapped.
+    """
+    method = library.method(language, method_id)
+    text = library.tip_text(language, method_id, index)
+    share_data = callbacks.ShareTipImage(method_id, index).pack()
+    share = [button(library.t(language, "btn.share_image"), share_data)]
+    if index == len(method.tips) - 1:  # the path is done: point to the next one
+        rows = [
+            [button(library.t(language, "btn.quiz"), callbacks.Quiz().pack())],
+            [button(library.t(language, "btn.all"), callbacks.MethodList("all").pack())],
+            share,
+        ]
+    else:
+        step_done = library.t(language, "tips.step_button", n=(next_step or 0) + 1)
+        rows = [
+            [button(label(step_done), callbacks.TipStep(method_id, next_step).pack())]
+            if next_step is not None
+            else [],
+            [
+                button(f"{method.emoji} {method.button}", callbacks.Card(method_id, "all").pack()),
+                button(
+                    library.t(language, "btn.unsubscribe"), callbacks.Unsubscribe(method_id).pack()
+                ),
+            ],
+            share,
+        ]
+    return text, keyboard(rows)
+
+
+def first_undone(
+    library: Library, language: str, method_id: str, done: frozenset[int] | None
+) -> int | None:
+    """The first step of a method's path not done yet (0 when it is not on the user's path)."""
+    steps = len(library.method(language, method_id).first_steps)
+    return next((i for i in range(steps) if i not in (done or frozenset())), None)
+
+
+def tip_screen(
+    library: Library, language: str, claim: TipClaim
+) -> tuple[str, InlineKeyboardMarkup]:
+    """A claimed tip as the dispatcher sends it: its "I did step n" names the first step not done."""
+    next_step = first_undone(library, language, claim.method_id, claim.done_steps)
+    return tip_message(library, language, claim.method_id, claim.position, next_step=next_step)
 
 
 async def _subscriptions(update: Update, ctx: AppContext) -> list[Subscription]:
@@ -176,7 +229,7 @@ async def subscribe(update: Update, ctx: AppContext, data: callbacks.Subscribe) 
             first_due=now,
             reset_position=existing is not None and _finished(ctx, existing),
         )
-        dispatch_soon(ctx.job_queue)
+        ctx.services.dispatcher.soon()
         subs = sorted([s for s in subs if s.method_id != method_id] + [sub], key=_by_method)
     assert sub is not None
     ctx.notify(ctx.t(_turned_on(sub, now), name=name))
