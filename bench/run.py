@@ -63,7 +63,10 @@ SHARE_THINK = (1.0, 2.0)  # seconds between one person's shares
 SHARES = tuple(
     data
     for method_id in CONTENT.method_ids
-    for data in (callbacks.share_method_image(method_id), callbacks.share_tip_image(method_id, 0))
+    for data in (
+        callbacks.ShareMethodImage(method_id).pack(),
+        callbacks.ShareTipImage(method_id, 0).pack(),
+    )
 )
 
 

@@ -10,7 +10,6 @@ import gc
 import json
 import logging
 import signal
-import sys
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from datetime import datetime
@@ -36,17 +35,17 @@ from bot.commands import publish_commands
 from bot.config import Settings
 from bot.content import Library, load_library
 from bot.context import AppContext, BotData, Services, update_language, utc_now
-from bot.errors import on_error, send_failed
+from bot.errors import error_handler, send_failed
 from bot.fastcalls import NO_PREVIEW
 from bot.guard import GUARD_GROUP, guard
 from bot.intake import HANDLER_GRACE, STOP_BOUND, Inbox, LedgerProcessor, Poller, WebhookServer
-from bot.leader import RENEW_SECONDS, Leadership
+from bot.leader import Leadership
 from bot.outbox import Outbox
+from bot.outbox.dispatcher import Dispatcher
 from bot.ratelimit import ClusterBudget, LaneRateLimiter
 from bot.request import build_requests
 from bot.search import on_search_thread
 from bot.store import Store, StoreError
-from bot.tips import JOB_NAME, Dispatcher
 from handlers import (
     account,
     admin,
@@ -60,7 +59,7 @@ from handlers import (
     methods,
     mypath,
     quiz,
-    tips,
+    subscriptions,
 )
 
 log = logging.getLogger(__name__)
@@ -68,10 +67,6 @@ log = logging.getLogger(__name__)
 BotApplication = Application[Any, AppContext, dict[str, Any], dict[str, Any], BotData, Any]
 # Updates handled at once; each user's updates still arrive in order from Telegram.
 CONCURRENT_UPDATES = 64
-# The store's SQLite threads hand every result back through the GIL. At Python's default 5 ms
-# switch interval, a busy event loop made each hand-off wait up to 5 ms, and taps that write
-# queued behind one another: p99 under load 424 ms, 255 ms at 1 ms (docs/performance.md).
-GIL_SWITCH_INTERVAL = 0.001
 # Allocations between two collections of the youngest generation once serving (`_settle_gc`).
 GC_YOUNG_THRESHOLD = 10_000
 
@@ -87,13 +82,11 @@ def build_application(
 ) -> BotApplication:
     """The whole bot, ready for `running()` (or `serve()`); no network used yet.
 
-    The store is opened by the caller, in the event loop the bot will run in. Sets the process's GIL switch
-    interval (GIL_SWITCH_INTERVAL). `rate_limiter` replaces the default one (tests scale its
-    budgets and clock).
+    The store is opened by the caller, in the event loop the bot will run in. `rate_limiter`
+    replaces the default one (tests scale its budgets and clock).
     """
     if settings.bot_token is None:
         raise ValueError("BOT_TOKEN is required to build the application")
-    sys.setswitchinterval(GIL_SWITCH_INTERVAL)
     library = library or load_library(settings.content_dir)
     # Raises ShapingUnavailable (with what to install) when Pillow cannot shape Bangla.
     pictures = CardService(library, store, settings.card_cache_dir, clock=clock)
@@ -133,9 +126,11 @@ def build_application(
     application: BotApplication = builder.build()
     inbox.attach(application)
     leadership = Leadership(store, settings.worker_id, clock, exclusive=store.backend == "sqlite")
-    application.bot_data.services = Services(
+    services = Services(
         settings, library, store, pictures, leadership, clock, inbox=inbox, outbox=outbox
     )
+    services.dispatcher = Dispatcher(services, subscriptions.tip_screen)
+    application.bot_data.services = services
     register_handlers(application)
     return application
 
@@ -149,12 +144,13 @@ def register_handlers(application: BotApplication) -> None:
     )
     # groups first: in a group it answers every button, so private screens never show there.
     for module in (
-        groups, inline, menu, methods, answers, quiz, mypath, tips, cards, account, language,
+        groups, inline, menu, methods, answers, quiz, mypath, subscriptions, cards, account,
+        language,
     ):  # fmt: skip
         application.add_handlers(module.handlers())
     application.add_handlers(admin.handlers(application.bot_data.services.settings.admin_ids))
     application.add_handlers(fallback.handlers())  # last: whatever nothing else took
-    application.add_error_handler(on_error)
+    application.add_error_handler(error_handler(fallback.stale_button))
 
 
 async def identify_user(update: Update, ctx: AppContext) -> None:
@@ -188,41 +184,18 @@ async def _post_init(application: BotApplication) -> None:
     services.in_background(on_search_thread(lambda: services.library.search))
     await publish_commands(application, services.library, services.settings.default_language)
     assert application.job_queue is not None
-    dispatcher = Dispatcher(services)
     # Leadership first: the runs below send only from the process that holds it (bot.leader).
     # Taking it over frees the claims of a process that died mid-dispatch: sent now.
     await services.leadership.start()
     if services.store.backend != "sqlite":  # one process per SQLite file: it keeps the lease
-        services.in_background(_keep_leadership(application, dispatcher))
-    application.job_queue.run_repeating(
-        dispatcher,
-        interval=services.settings.tip_check_seconds,
-        name=JOB_NAME,
-        job_kwargs={"max_instances": 2},  # the second only nudges a run in progress
-    )
-    # PTB's first=0 does not run a repeating job at start-up (APScheduler skips to the next
-    # interval), so tips that fell due while the bot was down get their own run now.
-    application.job_queue.run_once(
-        dispatcher, 0, name=f"{JOB_NAME}-now", job_kwargs={"misfire_grace_time": None}
-    )
+        services.in_background(services.dispatcher.keep_leadership(application.bot))
+    services.dispatcher.start(application.job_queue)
     # Cached pictures nobody used for a week go; with CARD_UPLOAD_CHAT_ID, the method cards
     # Telegram does not have yet are uploaded there, for inline answers.
     services.in_background(asyncio.to_thread(services.cards.prune))
     if (upload_chat := services.settings.card_upload_chat_id) is not None:
         services.in_background(services.cards.upload_ahead(application.bot, upload_chat))
     log.info("bot @%s ready", application.bot.username)
-
-
-async def _keep_leadership(application: BotApplication, dispatcher: Dispatcher) -> None:
-    """Renew (or take) the dispatcher lease every RENEW_SECONDS, on a task of its own so a busy
-    loop delays it rather than skips it. The leader also looks for due messages at every
-    renewal (in the background: a long run must not hold renewals up), so a tip or broadcast
-    queued through another process goes out within a second or two."""
-    services = application.bot_data.services
-    while True:
-        await asyncio.sleep(RENEW_SECONDS)
-        if await services.leadership.renew():
-            services.in_background(dispatcher.tick(application.bot))
 
 
 async def _post_shutdown(application: BotApplication) -> None:

@@ -150,6 +150,7 @@ def run_bot(settings: Settings) -> int:
     setup_logging(settings.log_level, settings.secrets())
     from bot.app import build_application, run_event_loop, serve
     from bot.store import open_store
+    from bot.workarounds import shorten_gil_switch_interval
 
     try:
         library = load_library(settings.content_dir)
@@ -157,6 +158,7 @@ def run_bot(settings: Settings) -> int:
         print("ayerpoth: the content has problems, not starting:", file=sys.stderr)
         print(exc, file=sys.stderr)
         return 1
+    shorten_gil_switch_interval()
 
     async def run() -> None:
         # The store is opened in the loop the bot runs in; closing it is the bot's last step.

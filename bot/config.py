@@ -15,7 +15,8 @@ from pathlib import Path
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-LANGUAGES = ("bn", "en")
+from bot.languages import LANGUAGES
+
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 HTTP_BACKENDS = ("aiohttp", "httpx")
 _TOKEN_RE = re.compile(r"^\d{5,16}:[A-Za-z0-9_-]{30,64}$")
@@ -117,11 +118,6 @@ class Settings:
             card_upload_chat_id=_chat("CARD_UPLOAD_CHAT_ID", get("CARD_UPLOAD_CHAT_ID")),
             worker_id=_worker_id(get("WORKER_ID") or default_worker_id()),
         )
-
-    @property
-    def database_path(self) -> str:
-        """The SQLite file path (or ':memory:') behind DATABASE_URL."""
-        return self.database_url.removeprefix("sqlite:///")
 
     def secrets(self) -> tuple[str, ...]:
         """Values that must never appear in a log line."""

@@ -21,6 +21,7 @@ from bot.outbox import Outbox
 
 if TYPE_CHECKING:
     from bot.cards.service import CardService
+    from bot.outbox.dispatcher import Dispatcher
     from bot.store import Store
 
 
@@ -101,6 +102,8 @@ class Services:
     screens: ShownScreens = field(default_factory=ShownScreens)
     inbox: Inbox = field(default_factory=Inbox)  # updates in hand, and those PTB could not read
     outbox: Outbox = field(default_factory=Outbox)  # replies posted and not yet sent
+    # Sends the tips and broadcasts; it needs the services, so it is set right after them.
+    dispatcher: Dispatcher = field(init=False, repr=False)
 
     # Work started at start-up that runs on while serving (search index, lease keeper).
     background: set[asyncio.Future[Any]] = field(default_factory=set)

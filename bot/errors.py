@@ -3,34 +3,46 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from telegram import Update
 from telegram.error import BadRequest, Forbidden
 
+from bot.callbacks import StaleButton
 from bot.context import AppContext, update_language
 from bot.store import StoreError
-from bot.ui import StaleButton, answer
-from handlers.fallback import stale_button
+from bot.ui import answer
 
 log = logging.getLogger(__name__)
+Screen = Callable[[Update, AppContext], Coroutine[Any, Any, None]]
 
 # Telegram's refusal of a second (or late) answerCallbackQuery.
 QUERY_TOO_OLD = "query is too old"
 
 
-async def on_error(update: object, ctx: AppContext) -> None:
-    """Stale buttons get the current menu; anything else a short apology in the user's language."""
-    try:  # PTB made this context afresh: the language identify_user chose is not on it
-        ctx.lang = await update_language(update, ctx.services)
-    except StoreError as exc:
-        log.warning("answering in %s, the user's language is unknown: %s", ctx.lang, exc)
-    if isinstance(update, Update) and isinstance(ctx.error, StaleButton):
-        await stale_button(update, ctx)
-        return
-    update_id = update.update_id if isinstance(update, Update) else None
-    log.error("update %s failed: %r", update_id, ctx.error, exc_info=ctx.error)
-    if isinstance(update, Update) and not isinstance(ctx.error, Forbidden):
-        await apologise(update, ctx)
+def error_handler(
+    stale_button: Screen,
+) -> Callable[[object, AppContext], Coroutine[Any, Any, None]]:
+    """The global error handler. `stale_button` answers a button that leads nowhere any more
+    (handlers.fallback's: the current menu); it is passed in, so `bot` never imports `handlers`."""
+
+    async def on_error(update: object, ctx: AppContext) -> None:
+        """Stale buttons get the current menu; anything else a short apology in the user's
+        language."""
+        try:  # PTB made this context afresh: the language identify_user chose is not on it
+            ctx.lang = await update_language(update, ctx.services)
+        except StoreError as exc:
+            log.warning("answering in %s, the user's language is unknown: %s", ctx.lang, exc)
+        if isinstance(update, Update) and isinstance(ctx.error, StaleButton):
+            await stale_button(update, ctx)
+            return
+        update_id = update.update_id if isinstance(update, Update) else None
+        log.error("update %s failed: %r", update_id, ctx.error, exc_info=ctx.error)
+        if isinstance(update, Update) and not isinstance(ctx.error, Forbidden):
+            await apologise(update, ctx)
+
+    return on_error
 
 
 async def send_failed(update: object, ctx: AppContext, error: Exception) -> None:

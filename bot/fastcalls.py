@@ -20,6 +20,7 @@ from telegram.constants import ParseMode
 from telegram.ext import ExtBot
 
 from bot.request import AiohttpRequest
+from bot.workarounds import edit_message_text
 
 __all__ = ["NO_PREVIEW", "answer_callback", "edit_text", "keyboard_dict", "keyboard_json"]
 
@@ -97,16 +98,8 @@ async def edit_text(
     not turned into PTB objects, which nobody here reads."""
     request = bot.request
     if not isinstance(request, AiohttpRequest):
-        await bot.do_api_request(
-            "editMessageText",
-            api_kwargs={
-                "chat_id": chat_id,
-                "message_id": message_id,
-                "text": text,
-                "parse_mode": PARSE_MODE,
-                "link_preview_options": NO_PREVIEW_JSON,
-                "reply_markup": markup.to_dict() if markup else None,
-            },
+        await edit_message_text(
+            bot, chat_id, message_id, text, markup.to_dict() if markup else None
         )
         return
     body = f'{{"chat_id":{chat_id:d},"message_id":{message_id:d},"text":{_json(text)}{_EDIT_TAIL}'

@@ -22,7 +22,6 @@ log = logging.getLogger(__name__)
 
 # A group of its own, before all others (a group runs only its first matching handler).
 GUARD_GROUP = -100
-SERVED = frozenset({"message", "callback_query", "inline_query", "my_chat_member"})
 # Where a message may come from: not a channel (channel posts arrive as channel_post anyway).
 _CHAT_TYPES = frozenset({"private", "group", "supergroup"})
 

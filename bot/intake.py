@@ -41,6 +41,8 @@ from telegram import Update
 from telegram.error import RetryAfter, TelegramError, TimedOut
 from telegram.ext import Application, BaseUpdateProcessor
 
+from bot.workarounds import get_updates_unread, retry_delay
+
 if TYPE_CHECKING:
     from collections.abc import Awaitable
 
@@ -306,18 +308,14 @@ class Poller:
 
     async def _fetch(self, timeout: int, limit: int = 100) -> list[Any]:  # noqa: ASYNC109
         self.polls += 1
-        # Bot._post, not Bot.get_updates: that parses the whole batch and fails on any one update.
-        result = await self.application.bot._post(
-            "getUpdates",
-            {
-                "offset": self.offset or None,
-                "limit": limit,
-                "timeout": timeout,
-                "allowed_updates": list(ALLOWED_UPDATES),
-            },
-            read_timeout=timeout + 10,
+        # Not Bot.get_updates: that parses the whole batch and fails on any one update.
+        return await get_updates_unread(
+            self.application.bot,
+            offset=self.offset or None,
+            limit=limit,
+            timeout=timeout,
+            allowed_updates=ALLOWED_UPDATES,
         )
-        return result if isinstance(result, list) else []
 
     async def _loop(self) -> None:
         failures = 0
@@ -325,7 +323,7 @@ class Poller:
             try:
                 batch = await self._fetch(self.timeout)
             except RetryAfter as exc:
-                await asyncio.sleep(exc._retry_after.total_seconds())
+                await asyncio.sleep(retry_delay(exc).total_seconds())
                 continue
             except TimedOut:
                 continue  # a long poll the network dropped: ask again
@@ -609,11 +607,3 @@ def _describe_error(exc: Exception) -> str:
         return match.group(0) if value.isidentifier() else "'…'"
 
     return f"{type(exc).__name__}: {_QUOTED.sub(blank, str(exc))[:200]}"
-
-
-def describe_update(update: object) -> str:
-    """An update for a log line: its id and kind, never its text."""
-    if isinstance(update, Update):
-        kinds = [k for k in update.to_dict(recursive=False) if k != "update_id"]
-        return f"update {update.update_id} ({', '.join(kinds) or 'empty'})"
-    return type(update).__name__

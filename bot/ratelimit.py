@@ -62,6 +62,7 @@ from telegram.error import RetryAfter, TelegramError
 from telegram.ext import BaseRateLimiter
 
 from bot.store import RuntimeStore, StoreError
+from bot.workarounds import retry_delay
 
 __all__ = ["BROADCAST", "ClusterBudget", "LaneRateLimiter", "Undeliverable", "retry_delay"]
 
@@ -528,15 +529,6 @@ class LaneRateLimiter(BaseRateLimiter[dict[str, Any]]):
                 delay = retry_delay(exc).total_seconds()
                 log.info("%s: flood-limited, retrying in %.1fs", endpoint, delay)
                 await self._sleep(delay)
-
-
-def retry_delay(exc: RetryAfter) -> timedelta:
-    """Telegram's retry_after as a timedelta.
-
-    PTB 22 keeps it as one but its public attribute gives int seconds with a deprecation warning
-    (the type changes in a future major version), so the stored value is read.
-    """
-    return exc._retry_after
 
 
 def _is_new_message(endpoint: str) -> bool:

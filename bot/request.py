@@ -22,12 +22,11 @@ import json
 from typing import Any
 
 import aiohttp
-from telegram._utils.defaultvalue import DefaultValue
-from telegram._utils.types import ODVInput
 from telegram.error import NetworkError, TimedOut
 from telegram.request import BaseRequest, HTTPXRequest, RequestData
 
 from bot.httpclient import HTTPClient
+from bot.workarounds import DefaultValue, ODVInput
 
 __all__ = ["AiohttpRequest", "build_requests"]
 

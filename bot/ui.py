@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Coroutine, Iterable, Sequence
 from functools import lru_cache
 from typing import Any
@@ -15,7 +14,6 @@ from telegram import (
     Update,
 )
 from telegram.helpers import create_deep_linked_url
-from telegram.warnings import PTBUserWarning
 
 from bot import callbacks
 from bot.context import AppContext
@@ -23,19 +21,10 @@ from bot.fastcalls import answer_callback, edit_text, keyboard_dict
 from bot.telegram_html import TelegramHTMLError, parse_html
 
 Row = Sequence[InlineKeyboardButton]
-# With HTTP_BACKEND=httpx, edits go through do_api_request on purpose (bot.fastcalls); PTB
-# suggests otherwise.
-warnings.filterwarnings(
-    "ignore", message="Please use 'Bot.editMessageText'", category=PTBUserWarning
-)
-
-
-class StaleButton(Exception):
-    """A button refers to something that no longer exists; the error handler shows the current menu."""
 
 
 # Buttons and keyboards are immutable and the same few hundred recur on every tap: each is built
-# (and serialized, see _edit) once. Building them was a tenth of the CPU per tap.
+# (and serialized, see _edit_screen) once. Building them was a tenth of the CPU per tap.
 @lru_cache(maxsize=4096)
 def button(text: str, data: str) -> InlineKeyboardButton:
     return InlineKeyboardButton(text, callback_data=data)
@@ -81,8 +70,8 @@ def pairs(buttons: Sequence[InlineKeyboardButton]) -> list[Row]:
 
 def nav_row(ctx: AppContext, back: str | None = None) -> Row:
     """Back (when it goes somewhere other than home) and Home: on every screen."""
-    home = button(ctx.t("btn.home"), callbacks.HOME)
-    if back is None or back == callbacks.HOME:
+    home = button(ctx.t("btn.home"), callbacks.HOME.data)
+    if back is None or back == callbacks.HOME.data:
         return [home]
     return [button(ctx.t("btn.back"), back), home]
 
@@ -162,21 +151,12 @@ async def _edit_screen(
     """The posted edit: tells `ShownScreens` how it went (only a success keeps the screen)."""
     ok = False
     try:
-        await _edit(ctx, key[0], key[1], text, markup)
+        # bot.fastcalls writes the call itself: parsing Telegram's reply was a tenth of the CPU
+        # per tap, PTB's request machinery another eighth (docs/performance.md).
+        await edit_text(ctx.bot, key[0], key[1], text, markup)
         ok = True
     finally:
         ctx.services.screens.edited(key, edit, ok=ok)
-
-
-async def _edit(
-    ctx: AppContext, chat_id: int, message_id: int, text: str, markup: InlineKeyboardMarkup | None
-) -> None:
-    """editMessageText without turning Telegram's reply into a Message nobody reads.
-
-    Parsing that reply was a tenth of the CPU per tap, PTB's request machinery another eighth
-    (docs/performance.md); `bot.fastcalls` writes the call itself.
-    """
-    await edit_text(ctx.bot, chat_id, message_id, text, markup)
 
 
 def _version(message: MaybeInaccessibleMessage) -> object:

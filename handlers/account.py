@@ -10,13 +10,13 @@ from datetime import datetime
 from typing import Any
 
 from telegram import Update
-from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, filters
+from telegram.ext import BaseHandler, CommandHandler, filters
 
 from bot import callbacks
+from bot.callbacks import on_tap
 from bot.context import AppContext
+from bot.languages import LANGUAGE_NAMES
 from bot.ui import button, keyboard, nav_row, show
-
-LANGUAGE_NAMES = {"bn": "বাংলা", "en": "English"}
 
 
 async def my_data(update: Update, ctx: AppContext) -> None:
@@ -73,21 +73,22 @@ async def my_data(update: Update, ctx: AppContext) -> None:
 
 async def forget(update: Update, ctx: AppContext) -> None:
     rows = [
-        [button(ctx.t("btn.forget_yes"), callbacks.FORGET_YES)],
-        [button(ctx.t("btn.cancel"), callbacks.FORGET_NO)],
+        [button(ctx.t("btn.forget_yes"), callbacks.FORGET_YES.pack())],
+        [button(ctx.t("btn.cancel"), callbacks.FORGET_NO.pack())],
     ]
     await show(update, ctx, ctx.t("data.forget_confirm"), keyboard(rows))
 
 
-async def forget_answer(update: Update, ctx: AppContext) -> None:
-    assert update.effective_user is not None and ctx.match is not None
-    if ctx.match.group(1) != "yes":
-        await show(update, ctx, ctx.t("data.kept"), keyboard([nav_row(ctx)]))
-        return
+async def keep_data(update: Update, ctx: AppContext) -> None:
+    await show(update, ctx, ctx.t("data.kept"), keyboard([nav_row(ctx)]))
+
+
+async def forget_all(update: Update, ctx: AppContext) -> None:
+    assert update.effective_user is not None
     user_id = update.effective_user.id
     await ctx.store.forget_user(user_id)
     # Not a dead end: one tap starts again (a new user from then on).
-    again = keyboard([[button(ctx.t("btn.start_again"), callbacks.HOME)]])
+    again = keyboard([[button(ctx.t("btn.start_again"), callbacks.HOME.pack())]])
     await show(update, ctx, ctx.t("data.forgotten"), again)
 
 
@@ -96,5 +97,6 @@ def handlers() -> list[BaseHandler[Update, AppContext, None]]:
     return [
         CommandHandler("mydata", my_data, filters=private),
         CommandHandler("forget", forget, filters=private),
-        CallbackQueryHandler(forget_answer, pattern="^forget:(yes|no)$"),
+        on_tap(callbacks.FORGET_YES, forget_all),
+        on_tap(callbacks.FORGET_NO, keep_data),
     ]

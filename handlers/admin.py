@@ -16,29 +16,28 @@ from telegram import Update
 from telegram.ext import (
     ApplicationHandlerStop,
     BaseHandler,
-    CallbackQueryHandler,
     CommandHandler,
     MessageHandler,
     filters,
 )
 
 from bot import callbacks
+from bot.callbacks import StaleButton, on_tap
 from bot.context import AppContext
+from bot.languages import LANGUAGE_NAMES
 from bot.store import AdminDraft
-from bot.tips import dispatch_soon
-from bot.ui import StaleButton, button, keyboard, post, show
+from bot.ui import button, keyboard, post, show
 
 AUDIENCES = {"all": None, "bn": "bn", "en": "en"}
-LANGUAGE_NAMES = {"bn": "বাংলা", "en": "English", None: "—"}
 TOP_UNANSWERED = 10
-CONFIRM_PATTERN = r"^bc:(\d{1,15}):(all|bn|en|no)$"
 
 
 async def stats(update: Update, ctx: AppContext) -> None:
     numbers = await ctx.store.stats(now=ctx.now())
 
     languages = [
-        f"{LANGUAGE_NAMES.get(k, k)} {ctx.digits(v)}" for k, v in numbers.by_language.items()
+        f"{'—' if k is None else LANGUAGE_NAMES.get(k, k)} {ctx.digits(v)}"
+        for k, v in numbers.by_language.items()
     ]
     paths = [f"{_method(ctx, k)} {ctx.digits(v)}" for k, v in numbers.paths_by_method.items()]
     text = ctx.t(
@@ -88,12 +87,12 @@ async def preview(update: Update, ctx: AppContext) -> None:
     )
     post(update, ctx, message.reply_text(message.text_html))
     rows = [
-        [button(ctx.t("btn.broadcast_all"), callbacks.broadcast(draft, "all"))],
+        [button(ctx.t("btn.broadcast_all"), callbacks.Broadcast(draft, "all").pack())],
         [
-            button(ctx.t("btn.broadcast_bn"), callbacks.broadcast(draft, "bn")),
-            button(ctx.t("btn.broadcast_en"), callbacks.broadcast(draft, "en")),
+            button(ctx.t("btn.broadcast_bn"), callbacks.Broadcast(draft, "bn").pack()),
+            button(ctx.t("btn.broadcast_en"), callbacks.Broadcast(draft, "en").pack()),
         ],
-        [button(ctx.t("btn.cancel"), callbacks.broadcast(draft, "no"))],
+        [button(ctx.t("btn.cancel"), callbacks.Broadcast(draft, "no").pack())],
     ]
     post(
         update,
@@ -103,11 +102,11 @@ async def preview(update: Update, ctx: AppContext) -> None:
     raise ApplicationHandlerStop
 
 
-async def confirm(update: Update, ctx: AppContext) -> None:
+async def confirm(update: Update, ctx: AppContext, data: callbacks.Broadcast) -> None:
     """Queue the draft the button names (or drop it); a draft already queued is not queued again,
     and the answer is the same broadcast's, whichever of the preview's buttons was tapped."""
-    assert ctx.match is not None and update.effective_user is not None
-    draft, choice, admin = int(ctx.match.group(1)), ctx.match.group(2), update.effective_user.id
+    assert update.effective_user is not None
+    draft, choice, admin = data.draft, data.audience, update.effective_user.id
     store = ctx.store
     pending = await store.admin_draft(admin)
     text = pending.text if pending is not None and pending.draft == draft else None
@@ -122,7 +121,7 @@ async def confirm(update: Update, ctx: AppContext) -> None:
             include_unset_language=language == ctx.services.settings.default_language,
             draft=draft,
         )
-        dispatch_soon(ctx.job_queue)
+        ctx.services.dispatcher.soon()
     if text is not None:  # this draft is settled either way
         await store.set_admin_draft(admin, None)
     if broadcast_id is None:
@@ -144,11 +143,13 @@ def handlers(admin_ids: Collection[int]) -> dict[int, Sequence[BaseHandler[Any, 
     (group -1), and only in an admin's private chat."""
     admins = filters.User(user_id=admin_ids) & filters.ChatType.PRIVATE
 
-    async def confirm_from_admin(update: Update, ctx: AppContext) -> None:
+    async def confirm_from_admin(
+        update: Update, ctx: AppContext, data: callbacks.Broadcast
+    ) -> None:
         """From anyone but an admin, a preview's button is a forged one."""
         if update.effective_user is None or update.effective_user.id not in admin_ids:
             raise StaleButton
-        await confirm(update, ctx)
+        await confirm(update, ctx, data)
 
     return {
         -1: [MessageHandler(admins & filters.TEXT & ~filters.COMMAND, preview)],
@@ -156,6 +157,6 @@ def handlers(admin_ids: Collection[int]) -> dict[int, Sequence[BaseHandler[Any, 
             CommandHandler("stats", stats, filters=admins),
             CommandHandler("broadcast", start_broadcast, filters=admins),
             CommandHandler("cancel", cancel, filters=admins),
-            CallbackQueryHandler(confirm_from_admin, pattern=CONFIRM_PATTERN),
+            on_tap(callbacks.Broadcast, confirm_from_admin),
         ],
     }

@@ -10,19 +10,19 @@ from __future__ import annotations
 import re
 
 from telegram import InlineKeyboardButton, Update
-from telegram.ext import BaseHandler, CallbackQueryHandler
+from telegram.ext import BaseHandler
 
 from bot import callbacks
-from bot.content import COLLECTIONS, PAGE_IDS, Entry
+from bot.callbacks import on_tap
+from bot.content import COLLECTIONS, PAGE_IDS, SECTIONS, Entry
 from bot.context import AppContext
 from bot.search import Outcome
-from bot.ui import Row, StaleButton, button, keyboard, nav_row, pairs, show
+from bot.ui import Row, button, keyboard, nav_row, pairs, show
 from handlers import methods
 
 LIST_PAGE = 10  # buttons per page of a collection list: five rows of two
 ALSO = 3  # next-best answers offered under a typed question's answer
 MAX_QUERY_SHOWN = 60
-_COLLECTION = f"({'|'.join(COLLECTIONS)})"
 _PRIVATE = (  # what could identify someone, replaced before a question is kept
     (re.compile(r"\S+@\S+\.\S+"), "<email>"),
     (re.compile(r"(?:https?://|www\.)\S+|\b\S+\.(?:com|net|org|bd|me)\S*"), "<link>"),
@@ -37,26 +37,26 @@ def target_button(ctx: AppContext, target: str) -> InlineKeyboardButton | None:
     lib, lang = ctx.library, ctx.lang
     if kind == "card" and lib.has_method(rest):
         m = lib.method(lang, rest)
-        return button(f"{m.emoji} {m.button}", callbacks.card(rest, "find"))
+        return button(f"{m.emoji} {m.button}", callbacks.Card(rest, "find").pack())
     if kind == "sec":
         method_id, _, section = rest.partition(":")
-        if lib.has_method(method_id) and section in callbacks.SECTIONS:
+        if lib.has_method(method_id) and section in SECTIONS:
             m = lib.method(lang, method_id)
             label = f"{m.emoji} {m.button} · {ctx.t(f'section.{section}')}"
-            return button(label, callbacks.section(method_id, section, 0, "find"))
+            return button(label, callbacks.Section(method_id, section, 0, "find").pack())
     if kind == "page" and rest in PAGE_IDS:
         page = lib.page(lang, rest)
-        return button(f"{page.emoji} {page.button}", callbacks.page(rest))
+        return button(f"{page.emoji} {page.button}", callbacks.InfoPage(rest).pack())
     if kind in COLLECTIONS and (entry := lib.entry(lang, kind, rest)) is not None:
         return entry_button(ctx, entry)
     if target == "quiz":
-        return button(ctx.t("btn.quiz"), callbacks.quiz())
+        return button(ctx.t("btn.quiz"), callbacks.Quiz().pack())
     return None
 
 
 def entry_button(ctx: AppContext, entry: Entry) -> InlineKeyboardButton:
     icon = ctx.t(f"icon.{entry.collection}")
-    return button(f"{icon} {entry.button}", callbacks.answer(entry.collection, entry.id))
+    return button(f"{icon} {entry.button}", callbacks.Answer(entry.collection, entry.id).pack())
 
 
 def buttons_to(ctx: AppContext, targets: tuple[str, ...] | list[str]) -> list[InlineKeyboardButton]:
@@ -68,18 +68,15 @@ def entry_screen(ctx: AppContext, entry: Entry, back: str | None) -> tuple[str, 
     return text, [*pairs(buttons_to(ctx, entry.see)), nav_row(ctx, back)]
 
 
-async def open_entry(update: Update, ctx: AppContext) -> None:
-    assert ctx.match is not None
-    entry = ctx.library.entry(ctx.lang, ctx.match.group(1), ctx.match.group(2))
-    if entry is None:
-        raise StaleButton
-    text, rows = entry_screen(ctx, entry, callbacks.answers(entry.collection))
+async def open_entry(update: Update, ctx: AppContext, data: callbacks.Answer) -> None:
+    entry = ctx.library.entry(ctx.lang, data.collection, data.entry)
+    assert entry is not None  # the same ids in every language (the content check)
+    text, rows = entry_screen(ctx, entry, callbacks.AnswerList(entry.collection).pack())
     await show(update, ctx, text, keyboard(rows))
 
 
-async def open_list(update: Update, ctx: AppContext) -> None:
-    assert ctx.match is not None
-    collection, page_no = ctx.match.group(1), int(ctx.match.group(2))
+async def open_list(update: Update, ctx: AppContext, data: callbacks.AnswerList) -> None:
+    collection, page_no = data.collection, data.page
     entries = ctx.library.entries(ctx.lang, collection)
     pages = max(1, -(-len(entries) // LIST_PAGE))
     page_no = min(page_no, pages - 1)  # the list may have shrunk since the button was made
@@ -90,9 +87,11 @@ async def open_list(update: Update, ctx: AppContext) -> None:
         text += "\n" + ctx.t("page_of", n=page_no + 1, total=pages)
         turn = []
         if page_no > 0:
-            turn.append(button(ctx.t("btn.prev"), callbacks.answers(collection, page_no - 1)))
+            previous = callbacks.AnswerList(collection, page_no - 1)
+            turn.append(button(ctx.t("btn.prev"), previous.pack()))
         if page_no < pages - 1:
-            turn.append(button(ctx.t("btn.next"), callbacks.answers(collection, page_no + 1)))
+            following = callbacks.AnswerList(collection, page_no + 1)
+            turn.append(button(ctx.t("btn.next"), following.pack()))
         rows.append(turn)
     rows.append(nav_row(ctx))
     await show(update, ctx, text, keyboard(rows))
@@ -116,7 +115,7 @@ async def no_answer(update: Update, ctx: AppContext, query: str, outcome: Outcom
     shown = query if len(query) <= MAX_QUERY_SHOWN else query[: MAX_QUERY_SHOWN - 1] + "…"
     key = "search.unsure" if outcome.targets else "search.none"
     closest = buttons_to(ctx, list(outcome.targets[:ALSO]))
-    rows = [*pairs(closest), [button(ctx.t("btn.quiz"), callbacks.quiz())], nav_row(ctx)]
+    rows = [*pairs(closest), [button(ctx.t("btn.quiz"), callbacks.Quiz().pack())], nav_row(ctx)]
     await show(update, ctx, ctx.t(key, query=shown), keyboard(rows))
     await ctx.store.record_unanswered(mask_query(query), now=ctx.now())
 
@@ -151,8 +150,8 @@ def page_screen(ctx: AppContext, page_id: str) -> tuple[str, list[Row]]:
     if page.id == "active_passive":
         rows.append(
             [
-                button(ctx.t("btn.active"), callbacks.list_of("active")),
-                button(ctx.t("btn.passive"), callbacks.list_of("passive")),
+                button(ctx.t("btn.active"), callbacks.MethodList("active").pack()),
+                button(ctx.t("btn.passive"), callbacks.MethodList("passive").pack()),
             ]
         )
     if page.collection:
@@ -176,6 +175,6 @@ def _same_method(target: str, best: str) -> bool:
 
 def handlers() -> list[BaseHandler[Update, AppContext, None]]:
     return [
-        CallbackQueryHandler(open_entry, pattern=f"^ans:{_COLLECTION}:([a-z][a-z0-9_]{{1,19}})$"),
-        CallbackQueryHandler(open_list, pattern=f"^anl:{_COLLECTION}:(\\d{{1,2}})$"),
+        on_tap(callbacks.Answer, open_entry),
+        on_tap(callbacks.AnswerList, open_list),
     ]

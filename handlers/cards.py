@@ -12,41 +12,29 @@ while the first picture is on its way sends nothing more.
 from __future__ import annotations
 
 from telegram import InlineKeyboardButton, Update
-from telegram.ext import BaseHandler, CallbackQueryHandler
+from telegram.ext import BaseHandler
 
+from bot import callbacks
+from bot.callbacks import on_tap
 from bot.cards.build import QUIZ_PAYLOAD, method_card, quiz_card, tip_card
 from bot.cards.model import Card
 from bot.context import AppContext
-from bot.ui import StaleButton, answer, keyboard, open_in_bot, post
-from handlers.quiz import recommend, valid_choices
-
-_ID = r"([a-z][a-z0-9_]{1,15})"
+from bot.ui import answer, keyboard, open_in_bot, post
+from handlers.quiz import recommend
 
 
-async def share_method(update: Update, ctx: AppContext) -> None:
-    assert ctx.match is not None
-    method_id = ctx.match.group(1)
-    if not ctx.library.has_method(method_id):
-        raise StaleButton
-    card = method_card(ctx.library, ctx.lang, method_id, ctx.bot.username)
-    await _share(update, ctx, card, open_in_bot(ctx, ctx.t("btn.open_card"), method_id))
+async def share_method(update: Update, ctx: AppContext, data: callbacks.ShareMethodImage) -> None:
+    card = method_card(ctx.library, ctx.lang, data.method, ctx.bot.username)
+    await _share(update, ctx, card, open_in_bot(ctx, ctx.t("btn.open_card"), data.method))
 
 
-async def share_tip(update: Update, ctx: AppContext) -> None:
-    assert ctx.match is not None
-    method_id, index = ctx.match.group(1), int(ctx.match.group(2))
-    if not ctx.library.has_method(method_id) or index >= ctx.library.tip_count(method_id):
-        raise StaleButton
-    card = tip_card(ctx.library, ctx.lang, method_id, index, ctx.bot.username)
-    await _share(update, ctx, card, open_in_bot(ctx, ctx.t("btn.open_card"), method_id))
+async def share_tip(update: Update, ctx: AppContext, data: callbacks.ShareTipImage) -> None:
+    card = tip_card(ctx.library, ctx.lang, data.method, data.index, ctx.bot.username)
+    await _share(update, ctx, card, open_in_bot(ctx, ctx.t("btn.open_card"), data.method))
 
 
-async def share_quiz(update: Update, ctx: AppContext) -> None:
-    assert ctx.match is not None
-    choices = ctx.match.group(1)
-    if len(choices) != len(ctx.library.quiz_questions) or not valid_choices(ctx.library, choices):
-        raise StaleButton  # the quiz changed since the result was shown
-    picks = [pick.method_id for pick in recommend(ctx.library, choices).picks]
+async def share_quiz(update: Update, ctx: AppContext, data: callbacks.ShareQuizImage) -> None:
+    picks = [pick.method_id for pick in recommend(ctx.library, data.answers).picks]
     card = quiz_card(ctx.library, ctx.lang, picks, ctx.bot.username)
     await _share(update, ctx, card, open_in_bot(ctx, ctx.t("btn.quiz"), QUIZ_PAYLOAD))
 
@@ -72,7 +60,7 @@ async def _share(update: Update, ctx: AppContext, card: Card, link: InlineKeyboa
 
 def handlers() -> list[BaseHandler[Update, AppContext, None]]:
     return [
-        CallbackQueryHandler(share_method, pattern=f"^img:m:{_ID}$"),
-        CallbackQueryHandler(share_tip, pattern=f"^img:t:{_ID}:(\\d{{1,2}})$"),
-        CallbackQueryHandler(share_quiz, pattern=r"^img:q:(\d{1,8})$"),
+        on_tap(callbacks.ShareMethodImage, share_method),
+        on_tap(callbacks.ShareTipImage, share_tip),
+        on_tap(callbacks.ShareQuizImage, share_quiz),
     ]

@@ -22,9 +22,10 @@ from telegram.ext import (
 )
 
 from bot import callbacks
+from bot.callbacks import on_tap
 from bot.commands import GROUP_COMMANDS, bot_commands
-from bot.config import LANGUAGES
 from bot.context import AppContext
+from bot.languages import other_language
 from bot.ui import answer, button, keyboard, open_in_bot, pairs, post, show
 
 GROUP_TYPES = (ChatType.GROUP, ChatType.SUPERGROUP)
@@ -70,25 +71,25 @@ async def membership(update: Update, ctx: AppContext) -> None:
 async def show_methods(update: Update, ctx: AppContext) -> None:
     """/methods, and Back from a card: every method as a button."""
     entries = [
-        button(f"{m.emoji} {m.button}", callbacks.group_card(m.id))
+        button(f"{m.emoji} {m.button}", callbacks.GroupCard(m.id).pack())
         for m in ctx.library.methods(ctx.lang)
     ]
     await show(update, ctx, ctx.t("list.all"), keyboard(pairs(entries)))
 
 
-async def card(update: Update, ctx: AppContext) -> None:
+async def card(update: Update, ctx: AppContext, data: callbacks.GroupCard) -> None:
     """The compact card, edited into the list message so the group's chat stays short."""
-    assert ctx.match is not None
-    method_id = ctx.match.group(1)
-    if not ctx.library.has_method(method_id):  # removed since the list was sent
-        ctx.notify(ctx.t("stale"))
-        await show_methods(update, ctx)
-        return
     rows = [
-        [open_in_bot(ctx, ctx.t("btn.open_card"), method_id)],
-        [button(ctx.t("btn.back"), callbacks.GROUP_LIST)],
+        [open_in_bot(ctx, ctx.t("btn.open_card"), data.method)],
+        [button(ctx.t("btn.back"), callbacks.GROUP_LIST.pack())],
     ]
-    await show(update, ctx, ctx.library.card(ctx.lang, method_id), keyboard(rows))
+    await show(update, ctx, ctx.library.card(ctx.lang, data.method), keyboard(rows))
+
+
+async def removed_method(update: Update, ctx: AppContext) -> None:
+    """A card of a method removed since the list was sent: the list as it is now."""
+    ctx.notify(ctx.t("stale"))
+    await show_methods(update, ctx)
 
 
 async def private_button(update: Update, ctx: AppContext) -> None:
@@ -107,7 +108,7 @@ async def switch_language(update: Update, ctx: AppContext) -> None:
     if not await _is_admin(update, ctx):
         await show(update, ctx, ctx.t("group.admins_only"), None)
         return
-    ctx.lang = next(lang for lang in LANGUAGES if lang != ctx.lang)
+    ctx.lang = other_language(ctx.lang)
     # upsert: the bot may have joined while it was offline, or before groups were stored.
     await ctx.store.upsert_group(chat.id, chat.title or "", now=ctx.now())
     await ctx.store.set_group_language(chat.id, ctx.lang)
@@ -158,7 +159,7 @@ def handlers() -> list[BaseHandler[Update, AppContext, None]]:
         CommandHandler("methods", show_methods, filters=groups),
         CommandHandler(["start", "help"], group_help, filters=groups),
         CommandHandler("language", switch_language, filters=groups),
-        GroupButtonHandler(card, pattern=r"^gcard:([a-z0-9_]+)$"),  # card() checks the id
-        GroupButtonHandler(show_methods, pattern=f"^{callbacks.GROUP_LIST}$"),
+        on_tap(callbacks.GroupCard, card, stale=removed_method, handler=GroupButtonHandler),
+        on_tap(callbacks.GROUP_LIST, show_methods, handler=GroupButtonHandler),
         GroupButtonHandler(private_button),
     ]

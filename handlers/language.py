@@ -3,23 +3,32 @@
 from __future__ import annotations
 
 from telegram import BotCommandScopeChat, Update
-from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, filters
+from telegram.ext import BaseHandler, CommandHandler, filters
 
 from bot import callbacks
+from bot.callbacks import on_tap
 from bot.commands import PRIVATE_COMMANDS, bot_commands
-from bot.config import LANGUAGES
 from bot.context import AppContext
+from bot.languages import other_language
 from bot.ui import post, show
 from handlers.menu import main_menu
 
 
-async def switch_language(update: Update, ctx: AppContext) -> None:
+async def language_command(update: Update, ctx: AppContext) -> None:
+    """/language: the other language."""
+    await switch_language(update, ctx, other_language(ctx.lang))
+
+
+async def language_button(update: Update, ctx: AppContext, data: callbacks.SetLanguage) -> None:
     """`lang:<code>` sets that language: tapped twice, or twice at once, it stays set and the
-    answer is the same. /language and a bare `lang` button switch to the other language."""
+    answer is the same. A bare `lang` button switches to the other language."""
+    await switch_language(update, ctx, data.code or other_language(ctx.lang))
+
+
+async def switch_language(update: Update, ctx: AppContext, language: str) -> None:
     user = update.effective_user
     assert user is not None
-    target = ctx.match.group(1) if ctx.match and ctx.match.group(1) else None
-    ctx.lang = target or next(lang for lang in LANGUAGES if lang != ctx.lang)
+    ctx.lang = language
     await ctx.store.set_language(user.id, ctx.lang, now=ctx.now())
     ctx.notify(ctx.t("language_changed"))
     # The command menu follows the chosen language, whatever the Telegram app's language is;
@@ -36,8 +45,7 @@ async def switch_language(update: Update, ctx: AppContext) -> None:
 
 
 def handlers() -> list[BaseHandler[Update, AppContext, None]]:
-    codes = "|".join(LANGUAGES)
     return [
-        CommandHandler("language", switch_language, filters=filters.ChatType.PRIVATE),
-        CallbackQueryHandler(switch_language, pattern=f"^{callbacks.LANGUAGE}(?::({codes}))?$"),
+        CommandHandler("language", language_command, filters=filters.ChatType.PRIVATE),
+        on_tap(callbacks.SetLanguage, language_button),
     ]

@@ -7,15 +7,15 @@ falls back to the welcome.
 from __future__ import annotations
 
 from telegram import InlineKeyboardMarkup, Update
-from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, filters
+from telegram.ext import BaseHandler, CommandHandler, filters
 
 from bot import callbacks
-from bot.content import LANGUAGES, PAGE_IDS
+from bot.callbacks import on_tap
+from bot.content import PAGE_IDS
 from bot.context import AppContext
+from bot.languages import other_language
 from bot.ui import button, keyboard, nav_row, pairs, show
 from handlers import answers, methods, mypath, quiz
-
-LIST_KINDS = ("all", "active", "passive")
 
 
 def main_menu(ctx: AppContext) -> InlineKeyboardMarkup:
@@ -23,35 +23,36 @@ def main_menu(ctx: AppContext) -> InlineKeyboardMarkup:
     page = {pid: lib.page(lang, pid) for pid in PAGE_IDS}
     return keyboard(
         [
-            [button(ctx.t("btn.active_passive"), callbacks.page("active_passive"))],
+            [button(ctx.t("btn.active_passive"), callbacks.InfoPage("active_passive").pack())],
             [
-                button(ctx.t("btn.active"), callbacks.list_of("active")),
-                button(ctx.t("btn.passive"), callbacks.list_of("passive")),
+                button(ctx.t("btn.active"), callbacks.MethodList("active").pack()),
+                button(ctx.t("btn.passive"), callbacks.MethodList("passive").pack()),
             ],
-            [button(ctx.t("btn.all"), callbacks.list_of("all"))],
-            [button(ctx.t("btn.quiz"), callbacks.quiz())],
+            [button(ctx.t("btn.all"), callbacks.MethodList("all").pack())],
+            [button(ctx.t("btn.quiz"), callbacks.Quiz().pack())],
             [
-                button(ctx.t("btn.my_path"), callbacks.MY_PATH),
-                button(ctx.t("btn.tips"), callbacks.TIPS),
+                button(ctx.t("btn.my_path"), callbacks.MY_PATH.pack()),
+                button(ctx.t("btn.tips"), callbacks.TIPS.pack()),
             ],
             *pairs(
                 [
-                    button(f"{page[pid].emoji} {page[pid].button}", callbacks.page(pid))
+                    button(f"{page[pid].emoji} {page[pid].button}", callbacks.InfoPage(pid).pack())
                     for pid in ("before_start", "safety", "getting_paid")
                 ]
                 + [
-                    button(ctx.t("btn.faq"), callbacks.answers("faq")),
-                    button(ctx.t("btn.help"), callbacks.HELP),
+                    button(ctx.t("btn.faq"), callbacks.AnswerList("faq").pack()),
+                    button(ctx.t("btn.help"), callbacks.HELP.pack()),
                 ]
             ),
             # names the language it switches to, so a second tap changes nothing
-            [button(ctx.t("btn.language"), callbacks.set_language(_other_language(ctx.lang)))],
+            [
+                button(
+                    ctx.t("btn.language"),
+                    callbacks.SetLanguage(other_language(ctx.lang)).pack(),
+                )
+            ],
         ]
     )
-
-
-def _other_language(language: str) -> str:
-    return next(code for code in LANGUAGES if code != language)
 
 
 async def start(update: Update, ctx: AppContext) -> None:
@@ -82,14 +83,13 @@ async def home(update: Update, ctx: AppContext) -> None:
     await show(update, ctx, ctx.t("menu"), main_menu(ctx))
 
 
-async def method_list(update: Update, ctx: AppContext) -> None:
-    kind = (ctx.match.group(1) if ctx.match else "") or "all"
-    await show_list(update, ctx, kind)
+async def method_list(update: Update, ctx: AppContext, data: callbacks.MethodList) -> None:
+    await show_list(update, ctx, data.kind)
 
 
 async def show_list(update: Update, ctx: AppContext, kind: str) -> None:
     entries = [
-        button(f"{m.emoji} {m.button}", callbacks.card(m.id, kind))
+        button(f"{m.emoji} {m.button}", callbacks.Card(m.id, kind).pack())
         for m in ctx.library.methods(ctx.lang, kind)
     ]
     await show(update, ctx, ctx.t(f"list.{kind}"), keyboard([*pairs(entries), nav_row(ctx)]))
@@ -99,8 +99,8 @@ async def methods_command(update: Update, ctx: AppContext) -> None:
     await show_list(update, ctx, "all")
 
 
-async def info_page(update: Update, ctx: AppContext) -> None:
-    text, rows = answers.page_screen(ctx, ctx.match.group(1) if ctx.match else "")
+async def info_page(update: Update, ctx: AppContext, data: callbacks.InfoPage) -> None:
+    text, rows = answers.page_screen(ctx, data.page)
     await show(update, ctx, text, keyboard(rows))
 
 
@@ -110,13 +110,12 @@ async def help_screen(update: Update, ctx: AppContext) -> None:
 
 def handlers() -> list[BaseHandler[Update, AppContext, None]]:
     private = filters.ChatType.PRIVATE
-    pages = "|".join(PAGE_IDS)
     return [
         CommandHandler("start", start, filters=private),
         CommandHandler("help", help_screen, filters=private),
         CommandHandler("methods", methods_command, filters=private),
-        CallbackQueryHandler(home, pattern=f"^{callbacks.HOME}$"),
-        CallbackQueryHandler(help_screen, pattern=f"^{callbacks.HELP}$"),
-        CallbackQueryHandler(method_list, pattern=f"^list:({'|'.join(LIST_KINDS)})$"),
-        CallbackQueryHandler(info_page, pattern=f"^page:({pages})$"),
+        on_tap(callbacks.HOME, home),
+        on_tap(callbacks.HELP, help_screen),
+        on_tap(callbacks.MethodList, method_list),
+        on_tap(callbacks.InfoPage, info_page),
     ]

@@ -6,14 +6,14 @@ Get the data (library + store), render it (templates), act on buttons: each step
 from __future__ import annotations
 
 from telegram import InlineKeyboardButton, Update
-from telegram.ext import BaseHandler, CallbackQueryHandler
+from telegram.ext import BaseHandler
 
 from bot import callbacks
+from bot.callbacks import on_tap
 from bot.context import AppContext
 from bot.store import AddPathResult
 from bot.ui import (
     Row,
-    StaleButton,
     answer,
     button,
     keyboard,
@@ -31,19 +31,17 @@ SECTION_BUTTONS = {
     "mistakes": "btn.mistakes",
     "tips": "btn.tips_section",
 }
-_ID = r"([a-z][a-z0-9_]{1,15})"
-_ORIGIN = f"({'|'.join(callbacks.ORIGINS)})"
 
 
 def back_from_card(method_id: str, origin: str) -> str:
     """Where Back on a card leads: the list, quiz result or path the user came from."""
-    if origin in ("all", "active", "passive"):
-        return callbacks.list_of(origin)
+    if origin in callbacks.LIST_KINDS:
+        return callbacks.MethodList(origin).pack()
     if origin == "quiz":
-        return callbacks.QUIZ_RESULT
+        return callbacks.QUIZ_RESULT.pack()
     if origin == "path":
-        return callbacks.path(method_id)
-    return callbacks.HOME
+        return callbacks.Checklist(method_id).pack()
+    return callbacks.HOME.pack()
 
 
 async def show_card(update: Update, ctx: AppContext, method_id: str, origin: str) -> None:
@@ -60,9 +58,9 @@ async def card_screen(
         p.method_id == method_id for p in await ctx.store.list_paths(user.id)
     )
     choose = (
-        button(ctx.t("btn.chosen"), callbacks.path(method_id, origin))
+        button(ctx.t("btn.chosen"), callbacks.Checklist(method_id, origin).pack())
         if chosen
-        else button(ctx.t("btn.choose"), callbacks.choose(method_id, origin))
+        else button(ctx.t("btn.choose"), callbacks.Choose(method_id, origin).pack())
     )
     text = ctx.library.card(ctx.lang, method_id)
     rows = [
@@ -70,7 +68,7 @@ async def card_screen(
             section_button(ctx, method_id, "what", origin),
             section_button(ctx, method_id, "steps", origin),
         ],
-        [choose, button(ctx.t("btn.subscribe"), callbacks.subscribe(method_id))],
+        [choose, button(ctx.t("btn.subscribe"), callbacks.Subscribe(method_id).pack())],
         nav_row(ctx, back_from_card(method_id, origin)),
     ]
     return text, rows
@@ -79,28 +77,18 @@ async def card_screen(
 def section_button(
     ctx: AppContext, method_id: str, section: str, origin: str
 ) -> InlineKeyboardButton:
-    return button(ctx.t(SECTION_BUTTONS[section]), callbacks.section(method_id, section, 0, origin))
+    data = callbacks.Section(method_id, section, 0, origin).pack()
+    return button(ctx.t(SECTION_BUTTONS[section]), data)
 
 
-async def card(update: Update, ctx: AppContext) -> None:
-    assert ctx.match is not None
-    method_id, origin = ctx.match.group(1), ctx.match.group(2)
-    if not ctx.library.has_method(method_id):
-        raise StaleButton
-    await show_card(update, ctx, method_id, origin)
+async def card(update: Update, ctx: AppContext, data: callbacks.Card) -> None:
+    await show_card(update, ctx, data.method, data.origin)
 
 
-async def section(update: Update, ctx: AppContext) -> None:
-    assert ctx.match is not None
-    method_id, section_id, page_no, origin = (
-        ctx.match.group(1),
-        ctx.match.group(2),
-        int(ctx.match.group(3)),
-        ctx.match.group(4),
+async def section(update: Update, ctx: AppContext, data: callbacks.Section) -> None:
+    text, rows = await section_screen(
+        update, ctx, data.method, data.section, data.page, data.origin
     )
-    if not ctx.library.has_method(method_id):
-        raise StaleButton
-    text, rows = await section_screen(update, ctx, method_id, section_id, page_no, origin)
     await show(update, ctx, text, keyboard(rows))
 
 
@@ -123,17 +111,11 @@ async def section_screen(
         text += "\n\n" + ctx.t("page_of", n=page_no + 1, total=len(pages))
         turn = []
         if page_no > 0:
-            turn.append(
-                button(
-                    ctx.t("btn.prev"), callbacks.section(method_id, section_id, page_no - 1, origin)
-                )
-            )
+            previous = callbacks.Section(method_id, section_id, page_no - 1, origin)
+            turn.append(button(ctx.t("btn.prev"), previous.pack()))
         if page_no < len(pages) - 1:
-            turn.append(
-                button(
-                    ctx.t("btn.next"), callbacks.section(method_id, section_id, page_no + 1, origin)
-                )
-            )
+            following = callbacks.Section(method_id, section_id, page_no + 1, origin)
+            turn.append(button(ctx.t("btn.next"), following.pack()))
         rows.append(turn)
     method = ctx.library.method(ctx.lang, method_id)
     if section_id == "platforms":  # the links, once: as buttons, easy to tap on a phone
@@ -142,17 +124,15 @@ async def section_screen(
         more = [
             section_button(ctx, method_id, s, origin) for s in ("platforms", "mistakes", "tips")
         ]
-        share_image = button(ctx.t("btn.share_image"), callbacks.share_method_image(method_id))
+        share_image = button(ctx.t("btn.share_image"), callbacks.ShareMethodImage(method_id).pack())
         rows += pairs([*more, share_button(ctx.t("btn.share"), method.button), share_image])
-    rows.append(nav_row(ctx, callbacks.card(method_id, origin)))
+    rows.append(nav_row(ctx, callbacks.Card(method_id, origin).pack()))
     return text, rows
 
 
-async def choose(update: Update, ctx: AppContext) -> None:
-    assert ctx.match is not None and update.effective_user is not None
-    method_id, origin = ctx.match.group(1), ctx.match.group(2)
-    if not ctx.library.has_method(method_id):
-        raise StaleButton
+async def choose(update: Update, ctx: AppContext, data: callbacks.Choose) -> None:
+    assert update.effective_user is not None
+    method_id, origin = data.method, data.origin
     name = ctx.library.method(ctx.lang, method_id).button
     user_id, now = update.effective_user.id, ctx.now()
     result = await ctx.store.add_path(user_id, method_id, now=now)
@@ -173,9 +153,8 @@ async def choose(update: Update, ctx: AppContext) -> None:
 
 
 def handlers() -> list[BaseHandler[Update, AppContext, None]]:
-    sections = "|".join(callbacks.SECTIONS)
     return [
-        CallbackQueryHandler(card, pattern=f"^card:{_ID}:{_ORIGIN}$"),
-        CallbackQueryHandler(section, pattern=f"^sec:{_ID}:({sections}):(\\d{{1,2}}):{_ORIGIN}$"),
-        CallbackQueryHandler(choose, pattern=f"^choose:{_ID}:{_ORIGIN}$"),
+        on_tap(callbacks.Card, card),
+        on_tap(callbacks.Section, section),
+        on_tap(callbacks.Choose, choose),
     ]

@@ -7,18 +7,14 @@ tapping it twice, or two taps in flight at once, leave the step as one tap did.
 
 from __future__ import annotations
 
-from html import escape
-
 from telegram import Update
-from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, filters
+from telegram.ext import BaseHandler, CommandHandler, filters
 
 from bot import callbacks
+from bot.callbacks import on_tap
 from bot.context import AppContext
 from bot.store import Path
-from bot.ui import StaleButton, button, keyboard, nav_row, show
-
-_ID = r"([a-z][a-z0-9_]{1,15})"
-_ORIGIN = f"(?::({'|'.join(callbacks.ORIGINS)}))?"
+from bot.ui import button, keyboard, nav_row, show
 
 
 async def _paths(update: Update, ctx: AppContext) -> list[Path]:
@@ -35,23 +31,15 @@ async def show_paths(update: Update, ctx: AppContext) -> None:
     paths = await _paths(update, ctx)
     if not paths:
         rows = [
-            [button(ctx.t("btn.quiz"), callbacks.quiz())],
-            [button(ctx.t("btn.all"), callbacks.list_of("all"))],
+            [button(ctx.t("btn.quiz"), callbacks.Quiz().pack())],
+            [button(ctx.t("btn.all"), callbacks.MethodList("all").pack())],
         ]
         await show(update, ctx, ctx.t("path.empty"), keyboard([*rows, nav_row(ctx)]))
         return
-    lines = [ctx.t("path.title")]
-    rows = []
-    for p in paths:
-        method = ctx.library.method(ctx.lang, p.method_id)
-        progress = ctx.t(
-            "path.progress",
-            done=len(p.done_steps),
-            total=len(method.first_steps),
-        )
-        lines.append(f"{method.emoji} {escape(method.button)} — {progress}")  # "&" in names
-        rows.append([button(f"{method.emoji} {method.button}", callbacks.path(p.method_id))])
-    await show(update, ctx, "\n".join(lines), keyboard([*rows, nav_row(ctx)]))
+    chosen = [(ctx.library.method(ctx.lang, p.method_id), p.done_steps) for p in paths]
+    text = ctx.library.render(ctx.lang, "my_paths.j2", paths=chosen)
+    rows = [[button(f"{m.emoji} {m.button}", callbacks.Checklist(m.id).pack())] for m, _ in chosen]
+    await show(update, ctx, text, keyboard([*rows, nav_row(ctx)]))
 
 
 async def show_checklist(
@@ -62,74 +50,63 @@ async def show_checklist(
         origin = None
     path = next((p for p in await _paths(update, ctx) if p.method_id == method_id), None)
     if path is None:
-        ctx.notify(ctx.t("path.not_chosen"))
-        await show_paths(update, ctx)
+        await not_chosen(update, ctx)
         return
     method = ctx.library.method(ctx.lang, method_id)
-    text = ctx.library.render(ctx.lang, "section_steps.j2", m=method, done=path.done_steps)
-    progress = ctx.t(
-        "path.progress",
-        done=len(path.done_steps),
-        total=len(method.first_steps),
-    )
-    text += f"\n\n<b>{progress}</b>\n{ctx.t('path.checklist')}"
+    text = ctx.library.render(ctx.lang, "checklist.j2", m=method, done=path.done_steps)
     ticks = [
         button(
             f"{'✅' if i in path.done_steps else '▫️'} {ctx.digits(i + 1)}",
-            callbacks.step(method_id, i, i not in path.done_steps, origin),
+            callbacks.Step(method_id, i, i not in path.done_steps, origin).pack(),
         )
         for i in range(len(method.first_steps))
     ]
     rows = [ticks[i : i + 4] for i in range(0, len(ticks), 4)]
     if origin is None:  # else Back is the card
-        rows.append([button(ctx.t("btn.open_card"), callbacks.card(method_id, "path"))])
+        rows.append([button(ctx.t("btn.open_card"), callbacks.Card(method_id, "path").pack())])
     rows += [
-        [button(ctx.t("btn.subscribe"), callbacks.subscribe(method_id))],
-        [button(ctx.t("btn.remove"), callbacks.remove_path(method_id, origin=origin))],
+        [button(ctx.t("btn.subscribe"), callbacks.Subscribe(method_id).pack())],
+        [button(ctx.t("btn.remove"), callbacks.RemovePath(method_id, origin=origin).pack())],
     ]
-    back = callbacks.card(method_id, origin) if origin else callbacks.MY_PATH
-    await show(update, ctx, text, keyboard([*rows, nav_row(ctx, back)]))
+    back = callbacks.Card(method_id, origin) if origin else callbacks.MY_PATH
+    await show(update, ctx, text, keyboard([*rows, nav_row(ctx, back.pack())]))
 
 
 async def mypath_command(update: Update, ctx: AppContext) -> None:
     await show_paths(update, ctx)
 
 
-async def open_path(update: Update, ctx: AppContext) -> None:
-    assert ctx.match is not None
-    method_id = ctx.match.group(1)
-    await show_checklist(update, ctx, method_id, ctx.match.group(2))
+async def open_path(update: Update, ctx: AppContext, data: callbacks.Checklist) -> None:
+    await show_checklist(update, ctx, data.method, data.origin)
 
 
-async def set_step(update: Update, ctx: AppContext) -> None:
+async def not_chosen(update: Update, ctx: AppContext) -> None:
+    """A checklist of a method the user does not have on their path (or that is gone)."""
+    ctx.notify(ctx.t("path.not_chosen"))
+    await show_paths(update, ctx)
+
+
+async def set_step(update: Update, ctx: AppContext, data: callbacks.Step) -> None:
     """A tick: step `index` done (1) or not (0), whatever it was; the answer says which."""
-    assert ctx.match is not None and update.effective_user is not None
-    method_id, step, done = ctx.match.group(1), int(ctx.match.group(2)), ctx.match.group(3) == "1"
-    origin = ctx.match.group(4)
-    if not ctx.library.has_method(method_id) or step >= len(
-        ctx.library.method(ctx.lang, method_id).first_steps
-    ):
-        raise StaleButton
+    assert update.effective_user is not None
+    method_id = data.method
     if method_id not in {p.method_id for p in await _paths(update, ctx)}:
-        ctx.notify(ctx.t("path.not_chosen"))
-        await show_paths(update, ctx)
+        await not_chosen(update, ctx)
         return
-    await ctx.store.set_step(update.effective_user.id, method_id, step, done=done)
-    ctx.notify(ctx.t("path.step_done" if done else "path.step_undone"))
-    await show_checklist(update, ctx, method_id, origin)
+    await ctx.store.set_step(update.effective_user.id, method_id, data.index, done=data.done)
+    ctx.notify(ctx.t("path.step_done" if data.done else "path.step_undone"))
+    await show_checklist(update, ctx, method_id, data.origin)
 
 
-async def remove(update: Update, ctx: AppContext) -> None:
-    assert ctx.match is not None and update.effective_user is not None
-    method_id, confirmed = ctx.match.group(1), ctx.match.group(2) == "1"
-    origin = ctx.match.group(3)
-    if not ctx.library.has_method(method_id):
-        raise StaleButton
+async def remove(update: Update, ctx: AppContext, data: callbacks.RemovePath) -> None:
+    assert update.effective_user is not None
+    method_id, origin = data.method, data.origin
     name = ctx.library.method(ctx.lang, method_id).button
-    if not confirmed:
+    if not data.confirmed:
+        confirm = callbacks.RemovePath(method_id, True, origin)
         rows = [
-            [button(ctx.t("btn.confirm_remove"), callbacks.remove_path(method_id, True, origin))],
-            [button(ctx.t("btn.cancel"), callbacks.path(method_id, origin))],
+            [button(ctx.t("btn.confirm_remove"), confirm.pack())],
+            [button(ctx.t("btn.cancel"), callbacks.Checklist(method_id, origin).pack())],
         ]
         await show(update, ctx, ctx.t("path.confirm_remove", name=name), keyboard(rows))
         return
@@ -142,8 +119,9 @@ async def remove(update: Update, ctx: AppContext) -> None:
 def handlers() -> list[BaseHandler[Update, AppContext, None]]:
     return [
         CommandHandler("mypath", mypath_command, filters=filters.ChatType.PRIVATE),
-        CallbackQueryHandler(mypath_command, pattern=f"^{callbacks.MY_PATH}$"),
-        CallbackQueryHandler(open_path, pattern=f"^path:{_ID}{_ORIGIN}$"),
-        CallbackQueryHandler(set_step, pattern=f"^step:{_ID}:(\\d{{1,2}}):([01]){_ORIGIN}$"),
-        CallbackQueryHandler(remove, pattern=f"^drop:{_ID}:([01]){_ORIGIN}$"),
+        on_tap(callbacks.MY_PATH, mypath_command),
+        # a removed method's checklist: as if it was never chosen (it is skipped on My path)
+        on_tap(callbacks.Checklist, open_path, stale=not_chosen),
+        on_tap(callbacks.Step, set_step),
+        on_tap(callbacks.RemovePath, remove),
     ]

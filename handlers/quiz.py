@@ -19,12 +19,13 @@ from dataclasses import dataclass
 from statistics import fmean
 
 from telegram import Update
-from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, filters
+from telegram.ext import BaseHandler, CommandHandler, filters
 
 from bot import callbacks
+from bot.callbacks import on_tap
 from bot.content import QUIZ_FITS, QUIZ_TOP, Library, QuizAnswer, QuizQuestion
 from bot.context import AppContext
-from bot.ui import StaleButton, button, keyboard, nav_row, show
+from bot.ui import button, keyboard, nav_row, show
 
 TOP = QUIZ_TOP
 Ref = tuple[str, str]  # (question id, answer id)
@@ -119,14 +120,6 @@ def _reasons(
     return reasons
 
 
-def valid_choices(library: Library, choices: str) -> bool:
-    questions = library.quiz_questions
-    return len(choices) <= len(questions) and all(
-        digit.isdigit() and int(digit) < len(q.answers)
-        for q, digit in zip(questions, choices, strict=False)
-    )
-
-
 async def show_question(update: Update, ctx: AppContext, choices: str) -> None:
     lib = ctx.library
     quiz = lib.quiz_text(ctx.lang)
@@ -144,11 +137,11 @@ async def show_question(update: Update, ctx: AppContext, choices: str) -> None:
         ),
     )
     rows = [
-        [button(quiz.labels[question.id, a.id], callbacks.quiz(choices + str(i)))]
+        [button(quiz.labels[question.id, a.id], callbacks.Quiz(choices + str(i)).pack())]
         for i, a in enumerate(question.answers)
     ]
-    back = callbacks.quiz(choices[:-1]) if choices else callbacks.HOME
-    await show(update, ctx, text, keyboard([*rows, nav_row(ctx, back)]))
+    back = callbacks.Quiz(choices[:-1]) if choices else callbacks.HOME
+    await show(update, ctx, text, keyboard([*rows, nav_row(ctx, back.pack())]))
 
 
 def result_text(library: Library, language: str, result: Result) -> str:
@@ -177,12 +170,12 @@ async def show_result(update: Update, ctx: AppContext, choices: str, result: Res
         method = ctx.library.method(ctx.lang, pick.method_id)
         rows.append(
             [
-                button(f"{method.emoji} {method.button}", callbacks.card(method.id, "quiz")),
-                button(ctx.t("btn.choose"), callbacks.choose(method.id, "quiz")),
+                button(f"{method.emoji} {method.button}", callbacks.Card(method.id, "quiz").pack()),
+                button(ctx.t("btn.choose"), callbacks.Choose(method.id, "quiz").pack()),
             ]
         )
-    rows.append([button(ctx.t("btn.share_image"), callbacks.share_quiz_image(choices))])
-    rows.append([button(ctx.t("btn.retake"), callbacks.quiz())])
+    rows.append([button(ctx.t("btn.share_image"), callbacks.ShareQuizImage(choices).pack())])
+    rows.append([button(ctx.t("btn.retake"), callbacks.Quiz().pack())])
     text = result_text(ctx.library, ctx.lang, result)
     await show(update, ctx, text, keyboard([*rows, nav_row(ctx)]))
 
@@ -191,12 +184,9 @@ async def quiz_command(update: Update, ctx: AppContext) -> None:
     await show_question(update, ctx, "")
 
 
-async def answer_question(update: Update, ctx: AppContext) -> None:
-    assert ctx.match is not None and update.effective_user is not None
-    choices = ctx.match.group(1)
-    lib = ctx.library
-    if not valid_choices(lib, choices):
-        raise StaleButton  # the quiz changed since these buttons were made
+async def answer_question(update: Update, ctx: AppContext, data: callbacks.Quiz) -> None:
+    assert update.effective_user is not None
+    choices, lib = data.answers, ctx.library
     if len(choices) < len(lib.quiz_questions):
         await show_question(update, ctx, choices)
         return
@@ -229,6 +219,6 @@ async def saved_result(update: Update, ctx: AppContext) -> None:
 def handlers() -> list[BaseHandler[Update, AppContext, None]]:
     return [
         CommandHandler("quiz", quiz_command, filters=filters.ChatType.PRIVATE),
-        CallbackQueryHandler(saved_result, pattern=f"^{callbacks.QUIZ_RESULT}$"),
-        CallbackQueryHandler(answer_question, pattern=r"^quiz:(\d{0,8})$"),
+        on_tap(callbacks.QUIZ_RESULT, saved_result),
+        on_tap(callbacks.Quiz, answer_question),
     ]

@@ -22,9 +22,9 @@ from bot.config import Settings
 from bot.content import Library, load_library
 from bot.fakeapi import BotMessage, FakeBotAPI, FloodRules, TrackingUpdateProcessor, UserDriver
 from bot.logs import RedactingFormatter
+from bot.outbox.dispatcher import Dispatcher
 from bot.ratelimit import LaneRateLimiter
 from bot.store import SQLStore, open_store
-from bot.tips import JOB_NAME, Dispatcher
 
 # A throw-away PostgreSQL server for the tests that ask for `postgres_url` (tests/postgres.py).
 pytest_plugins = ("postgres",)
@@ -90,6 +90,11 @@ class BotHarness:
         self.store: SQLStore | None = None
         self._stack: AsyncExitStack | None = None
 
+    @property
+    def database_path(self) -> str:
+        """The SQLite file behind DATABASE_URL, for tests that look at the tables themselves."""
+        return self.settings.database_url.removeprefix("sqlite:///")
+
     async def start(self) -> None:
         self._stack = AsyncExitStack()
         self.store = await open_store(self.settings.database_url)
@@ -128,11 +133,9 @@ class BotHarness:
 
     @property
     def dispatcher(self) -> Dispatcher:
-        """The app's own (it keeps state between runs), as its JobQueue job holds it."""
-        assert self.app is not None and self.app.job_queue is not None
-        dispatcher = self.app.job_queue.get_jobs_by_name(JOB_NAME)[0].callback
-        assert isinstance(dispatcher, Dispatcher)
-        return dispatcher
+        """The app's own (it keeps state between runs), as its services hold it."""
+        assert self.app is not None
+        return self.app.bot_data.services.dispatcher
 
     async def wait_for(
         self,

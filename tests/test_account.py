@@ -50,7 +50,7 @@ async def test_forget_deletes_every_row_after_confirming(bot: BotHarness) -> Non
     reply = await user.press("Yes, delete everything")
     assert "deleted" in reply.text
     await bot.stop()  # then look at every table
-    path = bot.settings.database_path
+    path = bot.database_path
     with sqlite3.connect(path) as db:
         tables = [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")]
         for table in tables:

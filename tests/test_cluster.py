@@ -15,7 +15,7 @@ Telegram's budget) shows at once. What must hold:
 * the whole cluster keeps to Telegram's bot-wide budget: the fake's 30-a-second rule never says
   429, replies from every worker and the tips dispatcher together;
 * one tips dispatcher at a time; SIGKILL of the leader mid-dispatch: another takes over, no tip is
-  lost, and repeated tips are at most what the dead one had in flight (`bot.tips.SENDERS`).
+  lost, and repeated tips are at most what the dead one had in flight (`bot.outbox.dispatcher.SENDERS`).
 
 Each test has a database of its own on the session's throw-away PostgreSQL (tests/postgres.py).
 """
@@ -36,8 +36,8 @@ from conftest import CONTENT
 from bot.fakeapi import BotMessage, FakeBotAPI, FloodRules, Reply, UserDriver
 from bot.fakeapi.cluster import Cluster
 from bot.fakeapi.models import Call
+from bot.outbox.dispatcher import SENDERS
 from bot.store import open_store
-from bot.tips import SENDERS
 
 PATIENCE = 30.0  # a person's patience under load: the driver's timeout for one reply
 METHODS = ("youtube", "freelancing", "writing")

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from bot import callbacks
 from bot.config import default_content_dir
 from bot.content import (
     PAGE_LIMIT,
     SCREEN_WORDS,
+    SECTIONS,
     Library,
     check_content,
     load_library,
@@ -119,7 +119,7 @@ def test_missing_ui_key_and_bad_toml_are_reported_together(content_copy: Path) -
 def test_long_sections_become_pages_that_fit_a_phone(library: Library) -> None:
     for language in ("bn", "en"):
         for method_id in library.method_ids:
-            for section in callbacks.SECTIONS:
+            for section in SECTIONS:
                 pages = library.section_pages(language, method_id, section, done=frozenset())
                 heading = pages[0].split("\n\n")[0]
                 for page in pages:

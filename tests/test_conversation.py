@@ -11,7 +11,7 @@ from conftest import BotHarness
 
 from bot.content import load_library, screen_words
 from bot.fakeapi import UserDriver
-from bot.tips import tip_message
+from handlers.subscriptions import tip_message
 
 
 async def started(bot: BotHarness, name: str = "Rahim", language_code: str = "bn") -> UserDriver:

@@ -6,7 +6,7 @@ database, it must lose no tip and keep every user's language, path, progress and
 
 The duplicate bound: a tip is sent, then recorded in one transaction. Only a message that left
 the bot but was not recorded yet is sent again after a crash, and the dispatcher has at most
-`bot.tips.SENDERS` sends in flight, so at most SENDERS tips are repeated. Taps are not repeated
+`bot.outbox.dispatcher.SENDERS` sends in flight, so at most SENDERS tips are repeated. Taps are not repeated
 at all: PTB confirms an update to Telegram as soon as it has fetched it.
 """
 
@@ -25,8 +25,8 @@ from pathlib import Path
 
 from bot.content import to_bangla_digits
 from bot.fakeapi import FakeBotAPI, UserDriver
+from bot.outbox.dispatcher import SENDERS
 from bot.store import open_store
-from bot.tips import SENDERS
 
 USERS = 60
 RATE = 40  # BROADCAST_RATE: 60 tips take 1.5 s, so the kill lands mid-way

@@ -107,7 +107,7 @@ async def test_database_locked_by_another_writer_for_two_seconds(bot: BotHarness
     users = [bot.user(f"U{i}") for i in range(5)]
     for user in users:
         await user.send("/start youtube")
-    other = sqlite3.connect(bot.settings.database_path, timeout=0)
+    other = sqlite3.connect(bot.database_path, timeout=0)
     try:
         other.execute("BEGIN IMMEDIATE")  # holds the write lock; the bot waits (busy_timeout 5 s)
         taps = [asyncio.create_task(u.press("এই পথ বেছে নিন", timeout=15)) for u in users]
@@ -181,7 +181,7 @@ async def test_disk_full_apologises_logs_and_delivers_every_tip_afterwards(
     reply = await rina.press("এই পথ বেছে নিন", message=card)
     assert reply.callback_answer is not None and "যোগ" in (reply.callback_answer.text or "")
     await bot.stop()
-    with sqlite3.connect(bot.settings.database_path) as db:
+    with sqlite3.connect(bot.database_path) as db:
         assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
     await bot.start()
 

@@ -148,7 +148,7 @@ async def stored(bot: BotHarness, user: UserDriver) -> dict[str, Any]:
     data = await bot.store.export_user(user.id)
     if data["user"] is not None:
         del data["user"]["user_id"]
-    with sqlite3.connect(bot.settings.database_path) as db:
+    with sqlite3.connect(bot.database_path) as db:
         made = db.execute(
             """SELECT b.language, b.text, count(t.user_id) FROM broadcasts AS b
             LEFT JOIN broadcast_targets AS t ON t.broadcast_id = b.id

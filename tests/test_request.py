@@ -19,6 +19,7 @@ from telegram.request import HTTPXRequest
 from bot.config import ConfigError, Settings
 from bot.fakeapi import FakeBotAPI
 from bot.request import AiohttpRequest
+from bot.workarounds import retry_delay
 
 
 def _png() -> bytes:
@@ -94,7 +95,7 @@ async def test_http_errors_map_to_ptb_exceptions(api: FakeBotAPI) -> None:
         api.fail_next("sendMessage", status=429, retry_after=7)
         with pytest.raises(RetryAfter) as flood:
             await bot.send_message(user.id, "x")
-        assert flood.value._retry_after.total_seconds() == 7
+        assert retry_delay(flood.value).total_seconds() == 7
 
 
 async def test_read_timeout_default_and_per_call(api: FakeBotAPI) -> None:

@@ -232,7 +232,9 @@ async def test_every_answer_screen_renders_through_the_bot(bot: BotHarness, lang
     lib = bot.library
     for collection in COLLECTIONS:
         entries = lib.entries(language, collection)
-        listing = await user.press_data(callbacks.answers(collection), menu.last.message_id)
+        listing = await user.press_data(
+            callbacks.AnswerList(collection).pack(), menu.last.message_id
+        )
         for entry in entries:
             while entry.button not in " ".join(listing.last.button_texts()):
                 listing = await user.press(f"^{re.escape(lib.t(language, 'btn.next'))}$")

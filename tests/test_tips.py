@@ -15,8 +15,9 @@ from zoneinfo import ZoneInfo
 from conftest import CONTENT, BotHarness
 
 from bot.fakeapi import BotMessage, UserDriver
+from bot.outbox.dispatcher import Dispatcher
+from bot.outbox.schedule import next_due, next_slot
 from bot.store import DeliveryStatus
-from bot.tips import Dispatcher, next_due, next_slot
 
 WEEK = 7 * 24 * 3600
 DHAKA = ZoneInfo("Asia/Dhaka")
@@ -288,7 +289,7 @@ async def test_delivery_log_records_each_tip(bot: BotHarness) -> None:
     user = await subscribed(bot)
     exported = await bot.store.export_user(user.id)  # type: ignore[union-attr]
     assert exported["tips_sent"]["count"] == 1
-    with sqlite3.connect(bot.settings.database_path) as db:
+    with sqlite3.connect(bot.database_path) as db:
         rows = db.execute(
             "SELECT method_id, position, status FROM deliveries WHERE user_id = ?", (user.id,)
         ).fetchall()
@@ -298,7 +299,7 @@ async def test_delivery_log_records_each_tip(bot: BotHarness) -> None:
 async def test_runs_never_overlap_and_a_call_during_a_run_makes_it_go_again() -> None:
     class Counting(Dispatcher):
         def __init__(self) -> None:
-            super().__init__(None)  # type: ignore[arg-type]  # run() below needs no services
+            super().__init__(None, None)  # type: ignore[arg-type]  # run() below needs neither
             self.runs = 0
             self.running = 0
             self.release = asyncio.Event()

@@ -33,6 +33,7 @@ def main() -> None:
     from bot.content import load_library
     from bot.logs import setup_logging
     from bot.store import open_store
+    from bot.workarounds import shorten_gil_switch_interval
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--limiter", choices=["lanes", "single"], default="lanes")
@@ -40,6 +41,7 @@ def main() -> None:
     settings = Settings.from_env(os.environ)
     setup_logging(settings.log_level, settings.secrets())
     library = load_library(settings.content_dir)
+    shorten_gil_switch_interval()  # as `ayerpoth run` does
 
     async def run() -> None:
         store = await open_store(settings.database_url)

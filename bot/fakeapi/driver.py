@@ -73,10 +73,6 @@ class Reply:
         return [e.message_id for e in self.events if e.kind == "delete" and e.message_id]
 
     @property
-    def chat_actions(self) -> list[str]:
-        return [e.action for e in self.events if e.kind == "chat_action" and e.action]
-
-    @property
     def callback_answer(self) -> CallbackAnswer | None:
         for event in self.events:
             answer = event.callback_answer

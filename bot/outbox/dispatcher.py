@@ -4,11 +4,15 @@ Due times live in the database. Every TIP_CHECK_SECONDS a job claims due tips in
 so a crashed sender's claims come back), sends them through the rate limiter's broadcast lane
 (its own BROADCAST_RATE budget, so people tapping buttons are not queued behind tips), and records
 each result in one transaction. A crash between sending and recording repeats at most that one
-message. Admin broadcasts go through the same loop.
+message. Admin broadcasts go through the same loop. Only the process holding the dispatcher lease
+sends (bot.leader); on PostgreSQL the lease is renewed here, every RENEW_SECONDS.
 
 A chat that is flood-limited (a 429, or the limiter says it is paused or busy) is not waited for:
 its claim is released with ``retry_at = now + retry_after`` and the others go on. A slow chat
 (a send that times out) holds one of SENDERS; the next batch is claimed while it is out.
+
+The dispatcher is built in `bot.app.build_application` and held in `Services.dispatcher`; what a
+tip looks like is the handlers' (`render_tip`), what a send error means is `bot.outbox.delivery`'s.
 """
 
 from __future__ import annotations
@@ -16,26 +20,23 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any, TypeAlias, TypeVar
-from zoneinfo import ZoneInfo
 
 from telegram import InlineKeyboardMarkup
-from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
+from telegram.error import TelegramError
 from telegram.ext import ExtBot, JobQueue
 
-from bot import callbacks
-from bot.config import Settings
 from bot.content import Library
 from bot.context import AppContext, Services, user_language
-from bot.ratelimit import retry_delay
+from bot.leader import RENEW_SECONDS
+from bot.outbox import delivery
+from bot.outbox.schedule import next_tip_due
 from bot.store import BroadcastClaim, DeliveryStatus, StoreError, TipClaim
-from bot.ui import button, keyboard, label
 
 log = logging.getLogger(__name__)
 
 BROADCAST_LANE = {"lane": "broadcast"}
-WEEK = timedelta(days=7)
 BATCH = 200
 LEASE_SECONDS = 300
 SENDERS = 32  # sends in flight at once; the broadcast lane's limiter does the pacing
@@ -43,118 +44,52 @@ JOB_NAME = "dispatch"
 
 Claim = TypeVar("Claim", TipClaim, BroadcastClaim)
 AnyBot: TypeAlias = ExtBot[Any]
-
-
-def next_due(
-    due: datetime,
-    now: datetime,
-    interval: timedelta,
-    *,
-    weekday: int,
-    hour: int,
-    minute: int,
-    tz: ZoneInfo,
-) -> datetime:
-    """One interval after the last due time; weekly tips keep the user's weekday and hour.
-
-    Counting from the due time (not the send time) stops a schedule from drifting; skipping
-    forward past `now` means a bot that was down for weeks sends one tip, not a backlog.
-    """
-    following = due + interval
-    if interval >= WEEK:  # the slot nearest to a week on, so a late send does not shift the day
-        following = next_slot(
-            following - WEEK / 2, weekday=weekday, hour=hour, minute=minute, tz=tz
-        )
-    while following <= now:
-        following += WEEK if interval >= WEEK else interval
-    return following
-
-
-def next_tip_due(
-    settings: Settings, due: datetime, now: datetime, *, weekday: int, hour: int, minute: int
-) -> datetime:
-    """`next_due` with the interval and time zone the settings give."""
-    return next_due(
-        due,
-        now,
-        timedelta(seconds=settings.tip_interval_seconds),
-        weekday=weekday,
-        hour=hour,
-        minute=minute,
-        tz=settings.timezone,
-    )
-
-
-def next_slot(after: datetime, *, weekday: int, hour: int, minute: int, tz: ZoneInfo) -> datetime:
-    """The first moment at or after `after` that falls on weekday/hour/minute in time zone `tz`."""
-    local = after.astimezone(tz)
-    slot = local.replace(hour=hour, minute=minute, second=0, microsecond=0)
-    slot += timedelta(days=(weekday - local.weekday()) % 7)
-    if slot < local:
-        slot += WEEK
-    return slot.astimezone(after.tzinfo)
-
-
-def dispatch_soon(job_queue: JobQueue[Any] | None) -> None:
-    """Run the dispatcher now (e.g. the first tip right after subscribing), besides its schedule."""
-    jobs = job_queue.get_jobs_by_name(JOB_NAME) if job_queue else ()
-    if job_queue and jobs:
-        job_queue.run_once(jobs[0].callback, 0, name=f"{JOB_NAME}-now")
-
-
-def tip_message(
-    library: Library, language: str, method_id: str, index: int, *, next_step: int | None = 0
-) -> tuple[str, InlineKeyboardMarkup]:
-    """Tip number `index` of a method, with its buttons; the last one also offers another path.
-
-    `next_step` is the first step of the path not done yet (None: all are done): its "I did
-    step n" button ticks that step, however often it is tapped.
-    """
-    method = library.method(language, method_id)
-    text = library.tip_text(language, method_id, index)
-    share = [
-        button(library.t(language, "btn.share_image"), callbacks.share_tip_image(method_id, index))
-    ]
-    if index == len(method.tips) - 1:  # the path is done: point to the next one
-        rows = [
-            [button(library.t(language, "btn.quiz"), callbacks.quiz())],
-            [button(library.t(language, "btn.all"), callbacks.list_of("all"))],
-            share,
-        ]
-    else:
-        step_done = library.t(language, "tips.step_button", n=(next_step or 0) + 1)
-        rows = [
-            [button(label(step_done), callbacks.tip_step(method_id, next_step))]
-            if next_step is not None
-            else [],
-            [
-                button(f"{method.emoji} {method.button}", callbacks.card(method_id, "all")),
-                button(library.t(language, "btn.unsubscribe"), callbacks.unsubscribe(method_id)),
-            ],
-            share,
-        ]
-    return text, keyboard(rows)
-
-
-def first_undone(
-    library: Library, language: str, method_id: str, done: frozenset[int] | None
-) -> int | None:
-    """The first step of a method's path not done yet (0 when it is not on the user's path)."""
-    steps = len(library.method(language, method_id).first_steps)
-    return next((i for i in range(steps) if i not in (done or frozenset())), None)
+# A claimed tip as it is sent, in a language: text and buttons (handlers.subscriptions.tip_screen).
+RenderTip: TypeAlias = Callable[[Library, str, TipClaim], tuple[str, InlineKeyboardMarkup]]
 
 
 class Dispatcher:
-    """Sends due tips and pending broadcasts; one instance per application (a JobQueue job)."""
+    """Sends due tips and pending broadcasts; one per application, in `Services.dispatcher`."""
 
-    def __init__(self, services: Services) -> None:
+    def __init__(self, services: Services, render_tip: RenderTip) -> None:
         self.services = services
+        self.render_tip = render_tip
+        self._job_queue: JobQueue[Any] | None = None  # set by `start`
         # Outcomes of sent messages that the database refused to record (disk full, locked too
         # long). They are written before anything new goes out: else each lease expiry would
         # send those messages again for as long as the fault lasts.
         self._unrecorded: list[Callable[[], Awaitable[None]]] = []
         self._again = False
         self._idle: asyncio.Event | None = None  # set when the run in progress ends
+
+    def start(self, job_queue: JobQueue[Any]) -> None:
+        """Run every TIP_CHECK_SECONDS, and once now: PTB's first=0 does not run a repeating job
+        at start-up (APScheduler skips to the next interval), so tips that fell due while the
+        bot was down get their own run."""
+        self._job_queue = job_queue
+        job_queue.run_repeating(
+            self,
+            interval=self.services.settings.tip_check_seconds,
+            name=JOB_NAME,
+            job_kwargs={"max_instances": 2},  # the second only nudges a run in progress
+        )
+        job_queue.run_once(self, 0, name=f"{JOB_NAME}-now", job_kwargs={"misfire_grace_time": None})
+
+    def soon(self) -> None:
+        """Run now (e.g. the first tip right after subscribing), besides the schedule; before
+        `start`, nothing (the start-up run sends it)."""
+        if self._job_queue is not None:
+            self._job_queue.run_once(self, 0, name=f"{JOB_NAME}-now")
+
+    async def keep_leadership(self, bot: AnyBot) -> None:
+        """Renew (or take) the dispatcher lease every RENEW_SECONDS, on a task of its own so a
+        busy loop delays it rather than skips it. The leader also looks for due messages at every
+        renewal (in the background: a long run must not hold renewals up), so a tip or broadcast
+        queued through another process goes out within a second or two."""
+        while True:
+            await asyncio.sleep(RENEW_SECONDS)
+            if await self.services.leadership.renew():
+                self.services.in_background(self.tick(bot))
 
     async def __call__(self, context: AppContext) -> None:
         """The job. During a run it only asks that run to go round again, and returns at once,
@@ -279,18 +214,8 @@ class Dispatcher:
             await bot.send_message(
                 chat_id, text, reply_markup=markup, rate_limit_args=BROADCAST_LANE
             )
-        except Forbidden:
-            return DeliveryStatus.BLOCKED
-        except BadRequest as exc:
-            if "chat not found" in exc.message.lower():
-                return DeliveryStatus.BLOCKED
-            log.error("message to %s refused: %s", chat_id, exc.message)
-            return DeliveryStatus.FAILED
-        except RetryAfter as exc:  # this chat is flood-limited (or busy): later, nobody else waits
-            return retry_delay(exc)
-        except TelegramError as exc:  # network trouble, 5xx, timeouts: try again later
-            log.warning("message to %s not sent, will retry: %s", chat_id, exc)
-            return retry
+        except TelegramError as exc:
+            return delivery.outcome(exc, chat_id, retry=retry)
         return DeliveryStatus.SENT
 
     async def _deliver_tip(self, bot: AnyBot, claim: TipClaim) -> None:
@@ -302,10 +227,7 @@ class Dispatcher:
             await store.unsubscribe(claim.user_id, claim.method_id)  # removed or shortened content
             return
         language = claim.language or settings.default_language
-        next_step = first_undone(library, language, claim.method_id, claim.done_steps)
-        text, markup = tip_message(
-            library, language, claim.method_id, claim.position, next_step=next_step
-        )
+        text, markup = self.render_tip(library, language, claim)
         outcome = await self._send(bot, claim.user_id, text, markup)
         now = services.clock()
         if isinstance(outcome, timedelta):
