@@ -141,9 +141,9 @@ class BotProcess:
             list(contender.command), env=env, cwd=workdir, stdout=sys.stderr, stderr=sys.stderr
         )
 
-    def cpu(self) -> float:
+    def cpu(self, *, children: bool = True) -> float:
         """User + system seconds of the bot and its live children (the card render process)."""
-        processes = [self.popen, *self.popen.children(recursive=True)]
+        processes = [self.popen, *(self.popen.children(recursive=True) if children else ())]
         total = 0.0
         for process in processes:
             try:
@@ -223,6 +223,7 @@ async def measure(
                 await run_people(people, 1, taps=False)
                 profiler = await start_profiler(process, profile, contender.name)
                 cpu_before, driver_before = process.cpu(), time.process_time()
+                own_before = process.cpu(children=False)
                 done = asyncio.Event()
                 sharing = asyncio.ensure_future(
                     run_sharers(sharers, SHARES, done, SHARE_THINK)
@@ -238,6 +239,7 @@ async def measure(
                 done.set()
                 shared = await sharing
                 cpu = process.cpu() - cpu_before
+                own = process.cpu(children=False) - own_before
                 driver_cpu = time.process_time() - driver_before
                 if profiler is not None:
                     profiler.send_signal(signal.SIGINT)
@@ -251,6 +253,8 @@ async def measure(
                 **row,
                 "cpu_s": cpu,
                 "cpu_ms_per_reply": cpu / max(row["replies"], 1) * 1000,
+                # the bot's process alone: without the cards the random walk's shares drew
+                "bot_cpu_ms_per_reply": own / max(row["replies"], 1) * 1000,
                 # the fake API and the people, for seeing when they, not the bot, are the limit
                 "driver_cpu_share": driver_cpu / seconds,
                 "startup_s": startup,
@@ -466,6 +470,7 @@ THROUGHPUT_COLUMNS = (
     "p95_ms",
     "p99_ms",
     "cpu_ms_per_reply",
+    "bot_cpu_ms_per_reply",
     "lost",
     "rejected_400",
     "unchanged",

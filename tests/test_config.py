@@ -153,3 +153,16 @@ def test_cli_run_without_token_explains_botfather() -> None:
 def test_cli_version() -> None:
     result = _cli("--version", env={})
     assert result.returncode == 0 and result.stdout.startswith("ayerpoth ")
+
+
+def test_the_entry_module_loads_nothing_of_the_bot_until_it_runs() -> None:
+    """The card render process is spawned, and a spawned interpreter imports its parent's entry
+    module again (the `ayerpoth` script imports bot.__main__): that must cost nothing."""
+    code = (
+        "import sys, bot.__main__; "
+        "print(sorted(m for m in sys.modules if m.startswith(('bot', 'telegram', 'PIL'))))"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert loaded.strip() == "['bot', 'bot.__main__']"
