@@ -21,6 +21,8 @@ from bot.fakeapi.models import ApiError
 
 _SHOWN = frozenset({"message", "edit"})
 
+PICTURE_SHARES = "img:"  # bot.callbacks.ShareMethodImage, ShareTipImage, ShareQuizImage
+
 
 @dataclass
 class _Pending:
@@ -151,8 +153,17 @@ class Person:
         """Press a random callback button of the newest screen (or one with this `data`, as a
         button of it); with no screen, or none with buttons, ask for the menu."""
         screen = self.api.screens.get(self.driver.id)
+        # Picture shares ("img:…") are measured apart, by the full-bot-shares contender: a menu
+        # tap here is what the floors' menu bots do too.
         buttons = (
-            [b for row in screen.buttons for b in row if "callback_data" in b] if screen else []
+            [
+                b
+                for row in screen.buttons
+                for b in row
+                if "callback_data" in b and not b["callback_data"].startswith(PICTURE_SHARES)
+            ]
+            if screen
+            else []
         )
         if screen is None or not (buttons or data):
             await self.say("/start", results)

@@ -388,24 +388,16 @@ class SQLStore:
         Two processes claiming at once get different tips (SKIP LOCKED on PostgreSQL).
         """
         until = _ts(now + timedelta(seconds=lease_seconds))
-        async with self._db.transaction() as tx:
-            rows = await tx.fetch(
-                SQL_DUE_TIPS + self._db.skip_locked.format(table="s"),
-                {"now": _ts(now), "limit": limit},
-            )
-            await tx.executemany(
-                """UPDATE subscriptions SET claimed_until = :until, claimed_by = :owner
-                WHERE user_id = :user_id AND method_id = :method_id""",
-                [
-                    {
-                        "until": until,
-                        "owner": owner,
-                        "user_id": r["user_id"],
-                        "method_id": r["method_id"],
-                    }
-                    for r in rows
-                ],
-            )
+        rows = await self._claim(
+            SQL_DUE_TIPS,
+            "s",
+            "subscriptions",
+            ("user_id", "method_id"),
+            now=now,
+            limit=limit,
+            until=until,
+            owner=owner,
+        )
         return [
             TipClaim(
                 r["user_id"],
@@ -422,6 +414,34 @@ class SQLStore:
             )
             for r in rows
         ]
+
+    async def _claim(
+        self,
+        select: str,
+        alias: str,
+        table: str,
+        key: tuple[str, str],
+        *,
+        now: datetime,
+        limit: int,
+        until: int,
+        owner: str,
+    ) -> list[Row]:
+        """Select due rows (`select`, its claimed table as `alias`) and lease them to `owner`
+        until `until`, in one transaction; rows another process holds locked are skipped."""
+        async with self._db.transaction() as tx:
+            rows = await tx.fetch(
+                select + self._db.skip_locked.format(table=alias), {"now": _ts(now), "limit": limit}
+            )
+            await tx.executemany(
+                f"""UPDATE {table} SET claimed_until = :until, claimed_by = :owner
+                WHERE {key[0]} = :first AND {key[1]} = :second""",
+                [
+                    {"until": until, "owner": owner, "first": r[key[0]], "second": r[key[1]]}
+                    for r in rows
+                ],
+            )
+        return rows
 
     async def complete_tip(
         self,
@@ -580,24 +600,16 @@ class SQLStore:
     ) -> list[BroadcastClaim]:
         """Lease up to `limit` pending recipients of unfinished broadcasts, oldest broadcast first."""
         until = _ts(now + timedelta(seconds=lease_seconds))
-        async with self._db.transaction() as tx:
-            rows = await tx.fetch(
-                SQL_PENDING_TARGETS + self._db.skip_locked.format(table="t"),
-                {"now": _ts(now), "limit": limit},
-            )
-            await tx.executemany(
-                """UPDATE broadcast_targets SET claimed_until = :until, claimed_by = :owner
-                WHERE broadcast_id = :broadcast_id AND user_id = :user_id""",
-                [
-                    {
-                        "until": until,
-                        "owner": owner,
-                        "broadcast_id": r["broadcast_id"],
-                        "user_id": r["user_id"],
-                    }
-                    for r in rows
-                ],
-            )
+        rows = await self._claim(
+            SQL_PENDING_TARGETS,
+            "t",
+            "broadcast_targets",
+            ("broadcast_id", "user_id"),
+            now=now,
+            limit=limit,
+            until=until,
+            owner=owner,
+        )
         return [
             BroadcastClaim(
                 r["broadcast_id"], r["user_id"], r["text"], r["language"], _dt(until), owner
