@@ -50,7 +50,6 @@ class Leadership:
         self._exclusive = exclusive  # the only process on this database (SQLite)
         self.on_gained = on_gained  # e.g. registering the webhook (bot.app.running)
         self.is_leader = False
-        self.terms = 0  # times this process became leader
 
     async def start(self) -> None:
         """At start-up, before the first `renew`: free the claims a previous run left under this
@@ -95,7 +94,6 @@ class Leadership:
             log.warning("the tips dispatcher lease went to %s", result.holder)
         self.is_leader = result.held
         if gained:
-            self.terms += 1
             log.info("this process (%s) now sends the tips and broadcasts", self.owner)
             if self.on_gained is not None:
                 try:

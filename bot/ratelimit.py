@@ -153,7 +153,6 @@ class ClusterBudget:
         self.per_slot = max(1, round(rate * self.SLOT_SECONDS))
         self._clock = clock
         self._fallback_slot = -1
-        self.granted = 0
 
     async def take(self) -> float:
         """One message's worth: 0 if granted, else how long until the next slot."""
@@ -166,7 +165,6 @@ class ClusterBudget:
             granted = int(self._fallback_slot != slot)
             self._fallback_slot = slot
         if granted:
-            self.granted += 1
             return 0.0
         return max(0.001, (slot + 1) * self.SLOT_SECONDS - now)
 

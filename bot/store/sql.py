@@ -198,10 +198,10 @@ class SQLStore:
         """Follow a method, unless already followed or MAX_PATHS are followed. The user must exist."""
         key = {"user_id": user_id}
         async with self._changing(user_id, paths_only=True), self._db.transaction() as tx:
-            # Lock the user's row first, so two adds at once cannot both pass the count.
-            await tx.fetch(
-                f"SELECT user_id FROM users WHERE user_id = :user_id{self._db.lock_row}", key
-            )
+            if self._db.lock_row:  # PostgreSQL: two adds at once must not both pass the count
+                await tx.fetch(
+                    f"SELECT user_id FROM users WHERE user_id = :user_id{self._db.lock_row}", key
+                )
             rows = await tx.fetch(SQL_PATHS, key)
             chosen = {r["method_id"] for r in rows}
             if method_id in chosen:
